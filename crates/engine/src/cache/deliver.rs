@@ -1,0 +1,180 @@
+//! Deliver: build the response a client receives.
+//!
+//! Owns the headers the cache adds or removes on the way out (`Age`, `Cache-Status`,
+//! hop-by-hop and tag headers), `304` answers to clients' conditional requests, `HEAD`
+//! bodies, and the cache's own error responses. It decides nothing about freshness.
+
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use http::{header, request, response, HeaderMap, HeaderValue, Method, Response, StatusCode};
+
+use crate::body::CacheBody;
+use crate::cache_status::{CacheStatus, Fwd};
+use crate::config::CacheConfig;
+use crate::headers::{not_modified, strip_hop_by_hop, NOT_MODIFIED_HEADERS};
+use crate::object::CachedObject;
+use crate::origin::OriginError;
+
+/// Header carrying the RFC 9211 cache status.
+pub const CACHE_STATUS: header::HeaderName = header::HeaderName::from_static("cache-status");
+
+/// Prepares origin response headers for storage: no hop-by-hop, `Age`, `Set-Cookie` (a
+/// stored response is shared), and no tag headers when they are stripped from clients.
+pub fn clean_stored_headers(config: &CacheConfig, headers: &mut HeaderMap) {
+    strip_hop_by_hop(headers);
+    headers.remove(header::AGE);
+    headers.remove(header::SET_COOKIE);
+    if config.strip_tag_headers {
+        strip_tags(config, headers);
+    }
+}
+
+fn strip_tags(config: &CacheConfig, headers: &mut HeaderMap) {
+    for th in &config.tag_headers {
+        headers.remove(&th.name);
+    }
+}
+
+/// A fresh (or stale-while-revalidate) hit.
+pub fn hit(
+    config: &CacheConfig,
+    obj: &CachedObject,
+    req: &request::Parts,
+    now: SystemTime,
+    detail: Option<&'static str>,
+) -> Response<CacheBody> {
+    let mut status = CacheStatus::hit(obj.ttl_secs(now));
+    status.detail = detail;
+    object(config, obj, req, now, status)
+}
+
+/// A stale object served because the origin failed (stale-if-error).
+pub fn stale_on_error(
+    config: &CacheConfig,
+    obj: &CachedObject,
+    req: &request::Parts,
+    fwd_status: Option<u16>,
+) -> Response<CacheBody> {
+    metrics::counter!("vanish_requests_total", "result" => "stale-if-error").increment(1);
+    let now = SystemTime::now();
+    let mut status = CacheStatus::forward(Fwd::Stale);
+    status.fwd_status = fwd_status;
+    status.ttl = Some(obj.ttl_secs(now));
+    status.detail = Some("stale-if-error");
+    object(config, obj, req, now, status)
+}
+
+/// Serves a stored object, answering the client's conditionals with `304`.
+pub fn object(
+    config: &CacheConfig,
+    obj: &CachedObject,
+    req: &request::Parts,
+    now: SystemTime,
+    status: CacheStatus,
+) -> Response<CacheBody> {
+    let age = HeaderValue::from(obj.age(now).as_secs());
+    if obj.status == StatusCode::OK && not_modified(&req.headers, &obj.headers) {
+        let mut res = Response::new(CacheBody::empty());
+        *res.status_mut() = StatusCode::NOT_MODIFIED;
+        let h = res.headers_mut();
+        for name in NOT_MODIFIED_HEADERS.iter() {
+            for v in obj.headers.get_all(name) {
+                h.append(name.clone(), v.clone());
+            }
+        }
+        h.insert(header::AGE, age);
+        h.insert(CACHE_STATUS, status.to_header(&config.name));
+        return res;
+    }
+    let body = if req.method == Method::HEAD {
+        CacheBody::empty()
+    } else {
+        CacheBody::full(obj.body.clone())
+    };
+    let mut res = Response::new(body);
+    *res.status_mut() = obj.status;
+    let mut headers = obj.headers.clone();
+    headers.insert(header::AGE, age);
+    headers.insert(CACHE_STATUS, status.to_header(&config.name));
+    *res.headers_mut() = headers;
+    res
+}
+
+/// A response built from refreshed headers and a kept body, not stored.
+pub fn from_parts_and_body(
+    config: &CacheConfig,
+    req: &request::Parts,
+    mut parts: response::Parts,
+    body: Bytes,
+    status: CacheStatus,
+) -> Response<CacheBody> {
+    parts.headers.insert(CACHE_STATUS, status.to_header(&config.name));
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    let body = if req.method == Method::HEAD {
+        CacheBody::empty()
+    } else {
+        CacheBody::full(body)
+    };
+    Response::from_parts(parts, body)
+}
+
+/// An origin response passed to the client (stored or not).
+pub fn passed(
+    config: &CacheConfig,
+    mut parts: response::Parts,
+    body: CacheBody,
+    status: CacheStatus,
+    head: bool,
+) -> Response<CacheBody> {
+    strip_hop_by_hop(&mut parts.headers);
+    if config.strip_tag_headers {
+        strip_tags(config, &mut parts.headers);
+    }
+    parts
+        .headers
+        .insert(CACHE_STATUS, status.to_header(&config.name));
+    let body = if head { CacheBody::empty() } else { body };
+    Response::from_parts(parts, body)
+}
+
+/// The cache's own error response (plain text, never stored).
+pub fn error(config: &CacheConfig, status: StatusCode, message: &str) -> Response<CacheBody> {
+    let text = format!(
+        "{} {}: {}\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+        message
+    );
+    let mut res = Response::new(CacheBody::full(Bytes::from(text)));
+    *res.status_mut() = status;
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let detail = match status {
+        StatusCode::BAD_REQUEST => "bad-request",
+        StatusCode::GATEWAY_TIMEOUT => "origin-timeout",
+        _ => "origin-error",
+    };
+    let mut cs = CacheStatus::forward(Fwd::Miss);
+    if status == StatusCode::BAD_REQUEST {
+        cs.fwd = None;
+    }
+    cs.detail = Some(detail);
+    h.insert(CACHE_STATUS, cs.to_header(&config.name));
+    res
+}
+
+/// `502` or `504` for an origin that gave no response.
+pub fn origin_error(config: &CacheConfig, e: &OriginError) -> Response<CacheBody> {
+    let status = match e {
+        OriginError::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        OriginError::Unreachable(_) => StatusCode::BAD_GATEWAY,
+    };
+    error(config, status, &e.to_string())
+}

@@ -1,0 +1,326 @@
+//! Fill: fetch from the origin, stream to the client, and store what may be stored.
+//!
+//! Owns the leader's side of a miss or revalidation: the origin request, the verdict on the
+//! response, and the tee task that streams the body to the client while keeping a copy (up to
+//! the maximum object size) to store when the body completes. A body that fails or ends early
+//! is never stored. The tee runs in its own task so a client that goes away does not cancel
+//! the fill other waiters depend on.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::{Bytes, BytesMut};
+use http::{header, request, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use tokio::sync::mpsc;
+
+use super::{deliver, lookup, Cache};
+use crate::body::{BoxError, CacheBody};
+use crate::cache_status::{CacheStatus, Fwd};
+use crate::coalesce::{Leader, Outcome};
+use crate::freshness::{evaluate, NotStored, Verdict};
+use crate::headers::strip_hop_by_hop;
+use crate::key::ResourceKey;
+use crate::object::{next_object_id, CachedObject, ObjectMeta};
+use crate::origin::{Origin, OriginError};
+use crate::store::{Inserted, Store};
+use crate::tags::read_tags;
+use crate::variant::{Vary, VaryNames};
+
+/// Request headers never sent on a fill: the cache wants a complete `200` to store, and
+/// answers the client's own conditionals and ranges itself.
+const NOT_FORWARDED_ON_FILL: [header::HeaderName; 6] = [
+    header::IF_NONE_MATCH,
+    header::IF_MODIFIED_SINCE,
+    header::IF_MATCH,
+    header::IF_UNMODIFIED_SINCE,
+    header::IF_RANGE,
+    header::RANGE,
+];
+
+/// Builds the body-less `GET` sent to the origin; with `stale`, adds its validators.
+pub(super) fn origin_request(
+    req: &request::Parts,
+    stale: Option<&CachedObject>,
+    fill: bool,
+) -> Request<()> {
+    let mut headers = req.headers.clone();
+    strip_hop_by_hop(&mut headers);
+    let method = if fill { Method::GET } else { req.method.clone() };
+    if fill {
+        for h in NOT_FORWARDED_ON_FILL.iter() {
+            headers.remove(h);
+        }
+    }
+    if let Some(obj) = stale {
+        if let Some(etag) = obj.headers.get(header::ETAG) {
+            headers.insert(header::IF_NONE_MATCH, etag.clone());
+        }
+        if let Some(lm) = obj.headers.get(header::LAST_MODIFIED) {
+            headers.insert(header::IF_MODIFIED_SINCE, lm.clone());
+        }
+    }
+    let mut out = Request::new(());
+    *out.method_mut() = method;
+    *out.uri_mut() = req
+        .uri
+        .path_and_query()
+        .map(|pq| pq.as_str())
+        .unwrap_or("/")
+        .parse()
+        .unwrap_or_else(|_| http::Uri::from_static("/"));
+    *out.headers_mut() = headers;
+    out
+}
+
+/// The canonical request a stored object's policy is built from: host, varied headers, and
+/// the request headers that decide storability.
+pub(super) fn canonical_request(
+    key: &ResourceKey,
+    vary: &VaryNames,
+    client: &HeaderMap,
+) -> request::Parts {
+    let mut headers = lookup::canonical_headers(key, &vary.values(client));
+    for name in [
+        header::AUTHORIZATION,
+        header::CACHE_CONTROL,
+        header::PRAGMA,
+    ] {
+        for v in client.get_all(&name) {
+            headers.append(name.clone(), v.clone());
+        }
+    }
+    let mut r = Request::new(());
+    *r.headers_mut() = headers;
+    r.into_parts().0
+}
+
+impl<S: Store + Clone> Cache<S> {
+    /// Fetches from the origin as the leader of a fill (or alone with `leader: None`).
+    pub(super) async fn fill<O: Origin>(
+        &self,
+        key: ResourceKey,
+        req: request::Parts,
+        stale: Option<Arc<CachedObject>>,
+        leader: Option<Leader>,
+        fwd: Fwd,
+        origin: &O,
+    ) -> Response<CacheBody> {
+        let config = &self.inner.config;
+        let head = req.method == Method::HEAD;
+        let epoch = self.inner.store.epoch();
+        let origin_req = origin_request(&req, stale.as_deref(), true);
+        let result = origin.fetch(origin_req).await;
+        let (parts, body) = match result {
+            Ok(res) => res.into_parts(),
+            Err(e) => {
+                let status = match e {
+                    OriginError::Timeout => StatusCode::GATEWAY_TIMEOUT,
+                    OriginError::Unreachable(_) => StatusCode::BAD_GATEWAY,
+                };
+                finish(leader, Outcome::Failed(status));
+                metrics::counter!("vanish_origin_errors_total").increment(1);
+                if let Some(obj) = stale.as_ref().filter(|o| {
+                    lookup::may_serve_stale_on_error(o, SystemTime::now())
+                }) {
+                    tracing::warn!(error = %e, %key, "origin failed; serving stale (stale-if-error)");
+                    return deliver::stale_on_error(config, obj, &req, None);
+                }
+                tracing::warn!(error = %e, %key, "origin failed");
+                return deliver::origin_error(config, &e);
+            }
+        };
+        if parts.status.is_server_error() {
+            if let Some(obj) = stale.as_ref().filter(|o| {
+                lookup::may_serve_stale_on_error(o, SystemTime::now())
+            }) {
+                finish(leader, Outcome::Failed(parts.status));
+                return deliver::stale_on_error(config, obj, &req, Some(parts.status.as_u16()));
+            }
+        }
+        if parts.status == StatusCode::NOT_MODIFIED {
+            if let Some(obj) = stale {
+                return self
+                    .refreshed(key, req, obj, parts, leader, epoch)
+                    .await;
+            }
+        }
+        metrics::counter!("vanish_requests_total", "result" => "miss").increment(1);
+        let now = SystemTime::now();
+        let vary_names = match VaryNames::from_response(&parts.headers) {
+            Vary::Names(n) => n,
+            Vary::Star => VaryNames::default(), // evaluate() refuses it
+        };
+        let canonical = canonical_request(&key, &vary_names, &req.headers);
+        let verdict = evaluate(&canonical, &parts, now, config);
+        let too_large = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|len| len > config.max_object_size as u64);
+        let mut status = CacheStatus::forward(fwd);
+        status.fwd_status = Some(parts.status.as_u16());
+        let (policy, vary, timing) = match verdict {
+            Verdict::Store { .. } if too_large => {
+                finish(leader, Outcome::NotStored);
+                status.detail = Some(NotStored::TooLarge.as_str());
+                return deliver::passed(config, parts, CacheBody::boxed(body), status, head);
+            }
+            Verdict::Pass(reason) => {
+                finish(leader, Outcome::NotStored);
+                status.detail = Some(reason.as_str());
+                return deliver::passed(config, parts, CacheBody::boxed(body), status, head);
+            }
+            Verdict::Store {
+                policy,
+                vary,
+                timing,
+            } => (policy, vary, timing),
+        };
+        status.stored = true;
+        let tags = read_tags(&parts.headers, &config.tag_headers);
+        let meta = ObjectMeta {
+            id: next_object_id(),
+            key: key.clone(),
+            vary_values: vary.values(&req.headers),
+            tags,
+        };
+        let variant = vary.variant_key(&req.headers);
+        let mut stored_headers = parts.headers.clone();
+        deliver::clean_stored_headers(config, &mut stored_headers);
+        let template = Template {
+            meta,
+            variant,
+            vary,
+            status: parts.status,
+            headers: stored_headers,
+            policy: *policy,
+            timing,
+        };
+        let (tx, rx) = if head {
+            (None, CacheBody::empty())
+        } else {
+            let (tx, rx) = mpsc::channel(16);
+            (Some(tx), CacheBody::channel(rx))
+        };
+        tokio::spawn(tee(
+            self.clone(),
+            body,
+            tx,
+            template,
+            leader,
+            epoch,
+        ));
+        deliver::passed(config, parts, rx, status, false)
+    }
+}
+
+/// Everything of an object but its body, while the body is read.
+struct Template {
+    meta: ObjectMeta,
+    variant: crate::variant::VariantKey,
+    vary: VaryNames,
+    status: StatusCode,
+    headers: HeaderMap,
+    policy: http_cache_semantics::CachePolicy,
+    timing: crate::object::Timing,
+}
+
+fn finish(leader: Option<Leader>, outcome: Outcome) {
+    if let Some(l) = leader {
+        l.finish(outcome);
+    }
+}
+
+/// Streams the origin body to the client (while it listens) and stores a complete copy.
+async fn tee<S: Store + Clone, B>(
+    cache: Cache<S>,
+    mut body: B,
+    mut tx: Option<mpsc::Sender<Result<Bytes, BoxError>>>,
+    template: Template,
+    mut leader: Option<Leader>,
+    epoch: u64,
+) where
+    B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<BoxError>,
+{
+    let config = &cache.inner.config;
+    let max = config.max_object_size;
+    let mut buf = BytesMut::new();
+    let mut keeping = true;
+    loop {
+        let frame = match tokio::time::timeout(config.origin_body_timeout, body.frame()).await {
+            Err(_) => Err::<_, BoxError>("origin body timed out".into()),
+            Ok(None) => break,
+            Ok(Some(Err(e))) => Err(e.into()),
+            Ok(Some(Ok(f))) => Ok(f),
+        };
+        let frame = match frame {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(error = %e, key = %template.meta.key, "origin body failed; not stored");
+                metrics::counter!("vanish_origin_errors_total").increment(1);
+                finish(leader.take(), Outcome::Failed(StatusCode::BAD_GATEWAY));
+                if let Some(tx) = tx {
+                    let _ = tx.send(Err(e)).await;
+                }
+                return;
+            }
+        };
+        let Ok(data) = frame.into_data() else { continue };
+        if keeping {
+            if buf.len() + data.len() > max {
+                keeping = false;
+                buf = BytesMut::new();
+                finish(leader.take(), Outcome::NotStored);
+            } else {
+                buf.extend_from_slice(&data);
+            }
+        }
+        if let Some(t) = &tx {
+            if t.send(Ok(data)).await.is_err() {
+                tx = None;
+            }
+        }
+        if !keeping && tx.is_none() {
+            return; // nobody wants the rest
+        }
+    }
+    drop(tx);
+    if !keeping {
+        return;
+    }
+    let Template {
+        meta,
+        variant,
+        vary,
+        status,
+        mut headers,
+        policy,
+        timing,
+    } = template;
+    if !headers.contains_key(header::CONTENT_LENGTH) {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(buf.len()));
+    }
+    let key = meta.key.clone();
+    let obj = CachedObject::new(meta, variant, vary, status, headers, buf.freeze(), policy, timing);
+    let outcome = match cache.inner.store.insert(obj, epoch).await {
+        Ok(Inserted::Fresh) | Ok(Inserted::MarkedStale) => Outcome::Stored,
+        Ok(Inserted::Dropped) => {
+            tracing::debug!(%key, "fill overlapped a matching purge; not stored");
+            Outcome::NotStored
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, %key, "store insert failed");
+            Outcome::NotStored
+        }
+    };
+    finish(leader, outcome);
+}
+
+/// Reads a whole response body (used for background refreshes, whose client is nobody).
+pub(super) async fn drain(body: CacheBody) {
+    let _ = body.collect().await;
+}
+

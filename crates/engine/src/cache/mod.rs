@@ -1,0 +1,188 @@
+//! The cache: one request's path through lookup, fill, store and delivery.
+//!
+//! Owns the orchestration of a `GET`/`HEAD` ([`Cache::serve`]) and of the invalidations an
+//! unsafe method triggers ([`Cache::after_unsafe`]). Each stage of an object's life has its own
+//! file: [`lookup`] (find and judge), [`fill`] (fetch, tee and store), [`revalidate`]
+//! (conditional requests and background refresh), [`deliver`] (build the client's response),
+//! [`unsafe_methods`] (RFC 9111 section 4.4). The stages never talk to a socket: the front end
+//! passes an [`Origin`] and writes the returned response.
+
+mod deliver;
+mod fill;
+mod lookup;
+mod revalidate;
+mod unsafe_methods;
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use http::{request, Method, Response, StatusCode};
+
+use crate::body::CacheBody;
+use crate::cache_status::{CacheStatus, Fwd};
+use crate::coalesce::{self, Coalescer, Join, Outcome};
+use crate::config::CacheConfig;
+use crate::invalidator::Invalidator;
+use crate::key::ResourceKey;
+use crate::origin::Origin;
+use crate::store::Store;
+
+pub use lookup::Judgement;
+
+/// How many times a request follows other fills before it fills on its own.
+const MAX_FOLLOW_ROUNDS: usize = 3;
+
+/// The cache engine over a store. Cheap to clone; clones share everything.
+///
+/// ```
+/// # async fn demo<S: vanish_engine::Store + Clone, O: vanish_engine::Origin>(store: S, origin: O) {
+/// use vanish_engine::{Cache, CacheConfig};
+/// let cache = Cache::new(store, CacheConfig::default());
+/// let (parts, ()) = http::Request::get("/").header("host", "example.com").body(()).unwrap().into_parts();
+/// let response = cache.serve(parts, &origin).await;
+/// println!("{:?}", response.headers().get("cache-status"));
+/// # }
+/// ```
+pub struct Cache<S> {
+    inner: Arc<Inner<S>>,
+}
+
+impl<S> Clone for Cache<S> {
+    fn clone(&self) -> Self {
+        Cache {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+struct Inner<S> {
+    store: S,
+    config: CacheConfig,
+    coalescer: Arc<Coalescer>,
+}
+
+impl<S: Store + Clone> Cache<S> {
+    /// A cache over `store`.
+    pub fn new(store: S, config: CacheConfig) -> Self {
+        Cache {
+            inner: Arc::new(Inner {
+                store,
+                config,
+                coalescer: Arc::new(Coalescer::default()),
+            }),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.inner.store
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &CacheConfig {
+        &self.inner.config
+    }
+
+    /// A handle that purges this cache's store.
+    pub fn invalidator(&self) -> Invalidator<S> {
+        Invalidator::new(self.inner.store.clone())
+    }
+
+    /// Fills in flight right now.
+    pub fn fills_in_flight(&self) -> usize {
+        self.inner.coalescer.in_flight()
+    }
+
+    /// Serves a `GET` or `HEAD` from cache or through the origin.
+    ///
+    /// Any other method is forwarded without a body and not cached: front ends forward
+    /// unsafe methods themselves and then call [`Cache::after_unsafe`].
+    pub async fn serve<O: Origin>(&self, req: request::Parts, origin: &O) -> Response<CacheBody> {
+        if req.method != Method::GET && req.method != Method::HEAD {
+            return self.pass(req, origin, Fwd::Method).await;
+        }
+        let key = match ResourceKey::from_request(&req, self.inner.config.scheme) {
+            Ok(k) => k,
+            Err(e) => return deliver::error(&self.inner.config, StatusCode::BAD_REQUEST, &e.0),
+        };
+        let mut rounds = 0;
+        loop {
+            rounds += 1;
+            let now = SystemTime::now();
+            let found = self.lookup(&key, &req.headers).await;
+            let (stale, fwd) = match &found {
+                None => (None, Fwd::Miss),
+                Some(obj) => match lookup::judge(obj, &req, now) {
+                    Judgement::Fresh => {
+                        metrics::counter!("vanish_requests_total", "result" => "hit").increment(1);
+                        return deliver::hit(&self.inner.config, obj, &req, now, None);
+                    }
+                    Judgement::StaleWhileRevalidate => {
+                        metrics::counter!("vanish_requests_total", "result" => "stale").increment(1);
+                        self.spawn_refresh(key.clone(), req.clone(), obj.clone(), origin.clone());
+                        return deliver::hit(
+                            &self.inner.config,
+                            obj,
+                            &req,
+                            now,
+                            Some("stale-while-revalidate"),
+                        );
+                    }
+                    Judgement::Revalidate(f) => (found.clone(), f),
+                },
+            };
+            if rounds > MAX_FOLLOW_ROUNDS {
+                return self.fill(key, req, stale, None, fwd, origin).await;
+            }
+            let epoch = self.inner.store.epoch();
+            match self.inner.coalescer.join(&key, epoch) {
+                Join::Lead(leader) => {
+                    return self.fill(key, req, stale, Some(leader), fwd, origin).await
+                }
+                Join::Follow(rx) => match coalesce::wait(rx).await {
+                    Outcome::Stored | Outcome::Abandoned => continue,
+                    Outcome::NotStored => {
+                        return self.fill(key, req, stale, None, fwd, origin).await;
+                    }
+                    Outcome::Failed(status) => {
+                        if let Some(obj) = stale.as_ref().filter(|o| {
+                            lookup::may_serve_stale_on_error(o, SystemTime::now())
+                        }) {
+                            return deliver::stale_on_error(
+                                &self.inner.config,
+                                obj,
+                                &req,
+                                Some(status.as_u16()),
+                            );
+                        }
+                        return deliver::error(
+                            &self.inner.config,
+                            status,
+                            "origin failed for a coalesced request",
+                        );
+                    }
+                },
+            }
+        }
+    }
+
+    /// Forwards a request without caching it (body-less; see [`Cache::serve`]).
+    async fn pass<O: Origin>(
+        &self,
+        req: request::Parts,
+        origin: &O,
+        fwd: Fwd,
+    ) -> Response<CacheBody> {
+        let head = req.method == Method::HEAD;
+        let origin_req = fill::origin_request(&req, None, false);
+        match origin.fetch(origin_req).await {
+            Ok(res) => {
+                let (parts, body) = res.into_parts();
+                let mut status = CacheStatus::forward(fwd);
+                status.fwd_status = Some(parts.status.as_u16());
+                deliver::passed(&self.inner.config, parts, CacheBody::boxed(body), status, head)
+            }
+            Err(e) => deliver::origin_error(&self.inner.config, &e),
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! Revalidation: refreshing a stale object with the origin.
+//!
+//! Owns what happens on a `304 Not Modified` (the stored headers are updated with
+//! `http-cache-semantics`' `after_response` and the body is kept) and the background refresh
+//! behind `stale-while-revalidate` (at most one per resource, via the coalescer).
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use http::{header, request, response, Response, StatusCode};
+use http_cache_semantics::AfterResponse;
+
+use super::fill::{canonical_request, drain};
+use super::lookup::PolicyView;
+use super::{deliver, Cache};
+use crate::body::CacheBody;
+use crate::cache_status::{CacheStatus, Fwd};
+use crate::coalesce::{Join, Leader, Outcome};
+use crate::freshness::{evaluate, Verdict};
+use crate::key::ResourceKey;
+use crate::object::{next_object_id, CachedObject, ObjectMeta};
+use crate::origin::Origin;
+use crate::store::{Inserted, Store};
+
+impl<S: Store + Clone> Cache<S> {
+    /// Handles a `304` to a conditional fill: refresh the stored headers, keep the body.
+    pub(super) async fn refreshed(
+        &self,
+        key: ResourceKey,
+        req: request::Parts,
+        old: Arc<CachedObject>,
+        not_modified: response::Parts,
+        leader: Option<Leader>,
+        epoch: u64,
+    ) -> Response<CacheBody> {
+        let config = &self.inner.config;
+        let now = SystemTime::now();
+        let view = PolicyView::new(&old, &req.headers);
+        let mut status = CacheStatus::forward(Fwd::Stale);
+        status.fwd_status = Some(304);
+        let merged = match old.policy.after_response(&view, &not_modified, now) {
+            AfterResponse::NotModified(_, parts) => parts,
+            AfterResponse::Modified(..) => {
+                // The 304's validators do not match what we hold: the body cannot be reused.
+                if let Some(l) = leader {
+                    l.finish(Outcome::NotStored);
+                }
+                return deliver::error(
+                    config,
+                    StatusCode::BAD_GATEWAY,
+                    "origin answered 304 with validators that do not match the stored response",
+                );
+            }
+        };
+        let mut headers = merged.headers;
+        headers.remove(header::AGE);
+        // The crate stamps its own Date; keep the origin's if the 304 had none.
+        if let Some(d) = not_modified
+            .headers
+            .get(header::DATE)
+            .or(old.headers.get(header::DATE))
+        {
+            headers.insert(header::DATE, d.clone());
+        }
+        deliver::clean_stored_headers(config, &mut headers);
+        let mut res_parts = Response::new(()).into_parts().0;
+        res_parts.status = old.status;
+        res_parts.headers = headers.clone();
+        let canonical = canonical_request(&key, &old.vary, &req.headers);
+        let new_obj = match evaluate(&canonical, &res_parts, now, config) {
+            Verdict::Store {
+                policy,
+                vary,
+                timing,
+            } => {
+                let meta = ObjectMeta {
+                    id: next_object_id(),
+                    key: key.clone(),
+                    vary_values: old.meta.vary_values.clone(),
+                    tags: old.meta.tags.clone(),
+                };
+                Some(CachedObject::new(
+                    meta,
+                    old.variant.clone(),
+                    vary,
+                    old.status,
+                    headers,
+                    old.body.clone(),
+                    *policy,
+                    timing,
+                ))
+            }
+            Verdict::Pass(reason) => {
+                status.detail = Some(reason.as_str());
+                None
+            }
+        };
+        let Some(new_obj) = new_obj else {
+            if let Some(l) = leader {
+                l.finish(Outcome::NotStored);
+            }
+            let mut parts = res_parts;
+            parts.headers.remove(header::CONTENT_LENGTH);
+            return deliver::from_parts_and_body(config, &req, parts, old.body.clone(), status);
+        };
+        metrics::counter!("vanish_requests_total", "result" => "revalidated").increment(1);
+        let new_obj = Arc::new(new_obj);
+        let stored = match self
+            .inner
+            .store
+            .insert(clone_object(&new_obj), epoch)
+            .await
+        {
+            Ok(Inserted::Fresh) | Ok(Inserted::MarkedStale) => true,
+            Ok(Inserted::Dropped) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, %key, "store insert failed");
+                false
+            }
+        };
+        if let Some(l) = leader {
+            l.finish(if stored {
+                Outcome::Stored
+            } else {
+                Outcome::NotStored
+            });
+        }
+        status.stored = stored;
+        status.ttl = Some(new_obj.ttl_secs(now));
+        deliver::object(config, &new_obj, &req, now, status)
+    }
+
+    /// Refreshes a stale object in the background (stale-while-revalidate), once per
+    /// resource at a time.
+    pub(super) fn spawn_refresh<O: Origin>(
+        &self,
+        key: ResourceKey,
+        req: request::Parts,
+        obj: Arc<CachedObject>,
+        origin: O,
+    ) {
+        let epoch = self.inner.store.epoch();
+        let Join::Lead(leader) = self.inner.coalescer.join(&key, epoch) else {
+            return; // a fill is already under way
+        };
+        let cache = self.clone();
+        tokio::spawn(async move {
+            let mut req = req;
+            req.method = http::Method::GET;
+            let res = cache
+                .fill(key, req, Some(obj), Some(leader), Fwd::Stale, &origin)
+                .await;
+            drain(res.into_body()).await;
+        });
+    }
+}
+
+/// A copy of an object for the store (the served copy stays with the caller).
+fn clone_object(o: &CachedObject) -> CachedObject {
+    let c = CachedObject::new(
+        o.meta.clone(),
+        o.variant.clone(),
+        o.vary.clone(),
+        o.status,
+        o.headers.clone(),
+        o.body.clone(),
+        o.policy.clone(),
+        o.timing,
+    );
+    if let Some(t) = o.soft_purged_at() {
+        c.mark_soft_purged(t);
+    }
+    c
+}

@@ -1,0 +1,61 @@
+//! Engine settings: what a front end (proxy, `tower` Layer) tells the engine.
+//!
+//! Owns only plain values with their defaults; parsing them from TOML or flags belongs to the
+//! front ends.
+
+use std::time::Duration;
+
+use crate::key::Scheme;
+use crate::tags::TagHeader;
+
+/// Settings of a [`crate::Cache`].
+///
+/// ```
+/// use vanish_engine::CacheConfig;
+/// let cfg = CacheConfig { max_object_size: 1 << 20, ..CacheConfig::default() };
+/// assert!(!cfg.store_set_cookie);
+/// ```
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    /// Scheme the cache's clients use (keys record it; `https` behind a TLS terminator).
+    pub scheme: Scheme,
+    /// Responses with bodies larger than this are streamed through and not stored.
+    pub max_object_size: usize,
+    /// Store responses that carry `Set-Cookie` (the header is kept). Off by default.
+    pub store_set_cookie: bool,
+    /// `stale-while-revalidate` applied when a response gives none.
+    pub default_stale_while_revalidate: Duration,
+    /// `stale-if-error` applied when a response gives none.
+    pub default_stale_if_error: Duration,
+    /// How long a stale object with a validator is kept for revalidation.
+    pub keep: Duration,
+    /// Heuristic freshness as a fraction of the `Last-Modified` age (0: off, the default, so
+    /// a response without explicit freshness is not stored).
+    pub heuristic_fraction: f32,
+    /// Response headers read for tags.
+    pub tag_headers: Vec<TagHeader>,
+    /// Remove the tag headers from responses sent to clients.
+    pub strip_tag_headers: bool,
+    /// Name used in `Cache-Status` and `Via`.
+    pub name: String,
+    /// Longest wait for the next piece of an origin body before the fill fails.
+    pub origin_body_timeout: Duration,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            scheme: Scheme::Http,
+            max_object_size: 16 * 1024 * 1024,
+            store_set_cookie: false,
+            default_stale_while_revalidate: Duration::ZERO,
+            default_stale_if_error: Duration::ZERO,
+            keep: Duration::from_secs(600),
+            heuristic_fraction: 0.0,
+            tag_headers: TagHeader::all_default(),
+            strip_tag_headers: true,
+            name: "vanish".to_owned(),
+            origin_body_timeout: Duration::from_secs(30),
+        }
+    }
+}

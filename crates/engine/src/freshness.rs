@@ -1,0 +1,346 @@
+//! Storability and freshness: may a response be stored, and for how long is it fresh.
+//!
+//! Owns the bridge to `http-cache-semantics` (which holds the RFC 9111 rules) plus the rules a
+//! shared page cache adds on top: no heuristic freshness by default, `Set-Cookie` not stored
+//! unless configured, `Vary: *` never stored, and the stale windows of RFC 5861. It neither
+//! stores nor serves anything.
+
+use std::time::{Duration, SystemTime};
+
+use http::{request, response, HeaderMap};
+use http_cache_semantics::{CacheOptions, CachePolicy};
+
+use crate::config::CacheConfig;
+use crate::object::Timing;
+use crate::variant::{Vary, VaryNames};
+
+/// Why a response was not stored (shown in logs, `Cache-Status` `detail` and metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotStored {
+    /// RFC 9111 forbids it (`no-store`, `private`, `Authorization` without permission, status).
+    Forbidden,
+    /// No `max-age`, `s-maxage` or `Expires` (and heuristic freshness is off).
+    NoExplicitFreshness,
+    /// Already stale with nothing to revalidate or serve stale.
+    ExpiresImmediately,
+    /// `Set-Cookie` and the cache is not configured to store it.
+    SetCookie,
+    /// `Vary: *`.
+    VaryStar,
+    /// The body is larger than the maximum object size.
+    TooLarge,
+}
+
+impl NotStored {
+    /// Short token for headers and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotStored::Forbidden => "forbidden",
+            NotStored::NoExplicitFreshness => "no-freshness",
+            NotStored::ExpiresImmediately => "expired",
+            NotStored::SetCookie => "set-cookie",
+            NotStored::VaryStar => "vary-star",
+            NotStored::TooLarge => "too-large",
+        }
+    }
+}
+
+/// The verdict on a response from the origin.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Store it with this policy, vary names and timing.
+    Store {
+        /// The RFC 9111 policy.
+        policy: Box<CachePolicy>,
+        /// The names it varies on.
+        vary: VaryNames,
+        /// Freshness timing.
+        timing: Timing,
+    },
+    /// Do not store it.
+    Pass(NotStored),
+}
+
+/// Options for the `http-cache-semantics` policy of a shared cache.
+pub fn cache_options(config: &CacheConfig) -> CacheOptions {
+    CacheOptions {
+        shared: true,
+        cache_heuristic: config.heuristic_fraction,
+        ignore_cargo_cult: false,
+        ..CacheOptions::default()
+    }
+}
+
+/// Decides whether a response to a request may be stored, and computes its timing.
+pub fn evaluate(
+    req: &request::Parts,
+    res: &response::Parts,
+    now: SystemTime,
+    config: &CacheConfig,
+) -> Verdict {
+    let vary = match VaryNames::from_response(&res.headers) {
+        Vary::Star => return Verdict::Pass(NotStored::VaryStar),
+        Vary::Names(n) => n,
+    };
+    if res.headers.contains_key(http::header::SET_COOKIE) && !config.store_set_cookie {
+        return Verdict::Pass(NotStored::SetCookie);
+    }
+    let policy = if res.headers.contains_key(http::header::SET_COOKIE) {
+        // Configured to store it: the crate would otherwise refuse freshness to Set-Cookie
+        // responses, so judge the response without that header.
+        let mut res2 = response::Builder::new().status(res.status).body(()).unwrap();
+        *res2.headers_mut() = res.headers.clone();
+        res2.headers_mut().remove(http::header::SET_COOKIE);
+        CachePolicy::new_options(req, &res2.into_parts().0, now, cache_options(config))
+    } else {
+        CachePolicy::new_options(req, res, now, cache_options(config))
+    };
+    if !policy.is_storable() {
+        return Verdict::Pass(NotStored::Forbidden);
+    }
+    let cc = CacheControl::parse(&res.headers);
+    let explicit =
+        cc.s_maxage.is_some() || cc.max_age.is_some() || res.headers.contains_key("expires");
+    if !explicit && config.heuristic_fraction <= 0.0 {
+        return Verdict::Pass(NotStored::NoExplicitFreshness);
+    }
+    let ttl = policy.time_to_live(now);
+    let may_serve_stale = !(cc.must_revalidate || cc.proxy_revalidate || cc.no_cache);
+    let (swr, sie) = if may_serve_stale {
+        (
+            cc.stale_while_revalidate
+                .unwrap_or(config.default_stale_while_revalidate),
+            cc.stale_if_error.unwrap_or(config.default_stale_if_error),
+        )
+    } else {
+        (Duration::ZERO, Duration::ZERO)
+    };
+    let has_validator = res.headers.contains_key(http::header::ETAG)
+        || res.headers.contains_key(http::header::LAST_MODIFIED);
+    if ttl.is_zero() && swr.is_zero() && sie.is_zero() && !has_validator {
+        return Verdict::Pass(NotStored::ExpiresImmediately);
+    }
+    let timing = Timing {
+        stored_at: now,
+        age_at_store: policy.age(now),
+        ttl_at_store: ttl,
+        stale_while_revalidate: swr,
+        stale_if_error: sie,
+        keep: config.keep,
+    };
+    Verdict::Store {
+        policy: Box::new(policy),
+        vary,
+        timing,
+    }
+}
+
+/// The response `Cache-Control` directives the engine reads itself.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CacheControl {
+    /// `max-age`.
+    pub max_age: Option<Duration>,
+    /// `s-maxage`.
+    pub s_maxage: Option<Duration>,
+    /// `stale-while-revalidate`.
+    pub stale_while_revalidate: Option<Duration>,
+    /// `stale-if-error`.
+    pub stale_if_error: Option<Duration>,
+    /// `must-revalidate`.
+    pub must_revalidate: bool,
+    /// `proxy-revalidate`.
+    pub proxy_revalidate: bool,
+    /// `no-cache` (without field names).
+    pub no_cache: bool,
+}
+
+impl CacheControl {
+    /// Parses every `Cache-Control` header.
+    pub fn parse(headers: &HeaderMap) -> CacheControl {
+        let mut cc = CacheControl::default();
+        for v in headers.get_all(http::header::CACHE_CONTROL) {
+            let Ok(s) = v.to_str() else { continue };
+            for part in s.split(',') {
+                let mut kv = part.splitn(2, '=');
+                let k = kv.next().unwrap_or("").trim().to_ascii_lowercase();
+                let secs = kv
+                    .next()
+                    .and_then(|v| v.trim().trim_matches('"').parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                match k.as_str() {
+                    "max-age" => cc.max_age = secs.or(Some(Duration::ZERO)),
+                    "s-maxage" => cc.s_maxage = secs.or(Some(Duration::ZERO)),
+                    "stale-while-revalidate" => cc.stale_while_revalidate = secs,
+                    "stale-if-error" => cc.stale_if_error = secs,
+                    "must-revalidate" => cc.must_revalidate = true,
+                    "proxy-revalidate" => cc.proxy_revalidate = true,
+                    "no-cache" => cc.no_cache = true,
+                    _ => {}
+                }
+            }
+        }
+        cc
+    }
+}
+
+/// True when a client request carries directives that need the full RFC 9111 evaluation
+/// (`Cache-Control` or `Pragma`), rather than the plain freshness check.
+pub fn request_has_directives(headers: &HeaderMap) -> bool {
+    headers.contains_key(http::header::CACHE_CONTROL) || headers.contains_key(http::header::PRAGMA)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn judge(req_headers: &[(&str, &str)], res_headers: &[(&str, &str)]) -> Verdict {
+        judge_with(req_headers, res_headers, &CacheConfig::default())
+    }
+
+    fn judge_with(
+        req_headers: &[(&str, &str)],
+        res_headers: &[(&str, &str)],
+        cfg: &CacheConfig,
+    ) -> Verdict {
+        let mut req = http::Request::get("http://h/p");
+        for (k, v) in req_headers {
+            req = req.header(*k, *v);
+        }
+        let mut res = http::Response::builder().status(200);
+        for (k, v) in res_headers {
+            res = res.header(*k, *v);
+        }
+        evaluate(
+            &req.body(()).unwrap().into_parts().0,
+            &res.body(()).unwrap().into_parts().0,
+            SystemTime::now(),
+            cfg,
+        )
+    }
+
+    fn reason(v: Verdict) -> Option<NotStored> {
+        match v {
+            Verdict::Pass(r) => Some(r),
+            Verdict::Store { .. } => None,
+        }
+    }
+
+    #[test]
+    fn table() {
+        use NotStored::*;
+        let cases: &[(&[(&str, &str)], &[(&str, &str)], Option<NotStored>)] = &[
+            (&[], &[("cache-control", "max-age=60")], None),
+            (&[], &[("cache-control", "s-maxage=60")], None),
+            (
+                &[],
+                &[("expires", "Wed, 21 Oct 2099 07:28:00 GMT")],
+                None,
+            ),
+            (&[], &[], Some(NoExplicitFreshness)),
+            (
+                &[],
+                &[("last-modified", "Wed, 21 Oct 2015 07:28:00 GMT")],
+                Some(NoExplicitFreshness),
+            ),
+            (&[], &[("cache-control", "no-store, max-age=60")], Some(Forbidden)),
+            (&[], &[("cache-control", "private, max-age=60")], Some(Forbidden)),
+            (
+                &[("authorization", "Bearer x")],
+                &[("cache-control", "max-age=60")],
+                Some(Forbidden),
+            ),
+            (
+                &[("authorization", "Bearer x")],
+                &[("cache-control", "public, max-age=60")],
+                None,
+            ),
+            (
+                &[("authorization", "Bearer x")],
+                &[("cache-control", "s-maxage=60")],
+                None,
+            ),
+            (
+                &[],
+                &[("cache-control", "max-age=60"), ("set-cookie", "a=b")],
+                Some(SetCookie),
+            ),
+            (
+                &[],
+                &[("cache-control", "max-age=60"), ("vary", "*")],
+                Some(VaryStar),
+            ),
+            (&[], &[("cache-control", "max-age=0")], Some(ExpiresImmediately)),
+            (&[], &[("cache-control", "max-age=0"), ("etag", "\"a\"")], None),
+        ];
+        for (req, res, want) in cases {
+            assert_eq!(reason(judge(req, res)), *want, "req {req:?} res {res:?}");
+        }
+    }
+
+    #[test]
+    fn s_maxage_wins_for_shared_cache() {
+        let Verdict::Store { timing, .. } =
+            judge(&[], &[("cache-control", "max-age=10, s-maxage=100")])
+        else {
+            panic!("not stored")
+        };
+        assert_eq!(timing.ttl_at_store, Duration::from_secs(100));
+    }
+
+    #[test]
+    fn stale_windows_and_revalidate_directives() {
+        let Verdict::Store { timing, .. } = judge(
+            &[],
+            &[(
+                "cache-control",
+                "max-age=10, stale-while-revalidate=30, stale-if-error=60",
+            )],
+        ) else {
+            panic!()
+        };
+        assert_eq!(timing.stale_while_revalidate, Duration::from_secs(30));
+        assert_eq!(timing.stale_if_error, Duration::from_secs(60));
+        let Verdict::Store { timing, .. } = judge(
+            &[],
+            &[(
+                "cache-control",
+                "max-age=10, must-revalidate, stale-if-error=60",
+            )],
+        ) else {
+            panic!()
+        };
+        assert_eq!(timing.stale_if_error, Duration::ZERO);
+        let Verdict::Store { timing, .. } = judge(&[], &[("cache-control", "proxy-revalidate, s-maxage=10"), ("etag", "\"v1\"")]) else {
+            panic!()
+        };
+        assert_eq!(timing.ttl_at_store, Duration::ZERO, "proxy-revalidate: always revalidate");
+    }
+
+    #[test]
+    fn set_cookie_when_configured() {
+        let cfg = CacheConfig {
+            store_set_cookie: true,
+            ..CacheConfig::default()
+        };
+        assert!(reason(judge_with(
+            &[],
+            &[("cache-control", "max-age=60"), ("set-cookie", "a=b")],
+            &cfg
+        ))
+        .is_none());
+    }
+
+    #[test]
+    fn config_defaults_for_stale_windows() {
+        let cfg = CacheConfig {
+            default_stale_if_error: Duration::from_secs(300),
+            ..CacheConfig::default()
+        };
+        let Verdict::Store { timing, .. } =
+            judge_with(&[], &[("cache-control", "max-age=1")], &cfg)
+        else {
+            panic!()
+        };
+        assert_eq!(timing.stale_if_error, Duration::from_secs(300));
+    }
+}

@@ -1,0 +1,90 @@
+//! The `Invalidator`: the one way every front end purges.
+//!
+//! Owns validation of purge requests, their metrics, and their hand-off to the store; the
+//! proxy's admin API, the CLI (through the API) and the `tower` Layer all call it.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::selector::{PurgeMode, PurgeRequest, Selector, SelectorError};
+use crate::store::{PurgeReport, Store, StoreError};
+
+/// Why a purge was refused or failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PurgeError {
+    /// The request is invalid (answered 400).
+    Invalid(SelectorError),
+    /// The store could not purge (answered 503): nothing may be assumed purged.
+    Store(StoreError),
+}
+
+impl fmt::Display for PurgeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PurgeError::Invalid(e) => write!(f, "invalid purge: {e}"),
+            PurgeError::Store(e) => write!(f, "purge failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for PurgeError {}
+
+/// A cloneable handle that purges a store.
+///
+/// ```
+/// # async fn demo<S: vanish_engine::Store + Clone>(inv: vanish_engine::Invalidator<S>) {
+/// use vanish_engine::Selector;
+/// let report = inv
+///     .purge(Selector::path("/news").any_query().header("accept-language", "fr"))
+///     .await
+///     .unwrap();
+/// println!("{} objects purged", report.matched);
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Invalidator<S> {
+    store: S,
+}
+
+impl<S: Store + Clone> Invalidator<S> {
+    /// A handle on `store`.
+    pub fn new(store: S) -> Self {
+        Invalidator { store }
+    }
+
+    /// Hard-purges what one selector matches.
+    pub async fn purge(&self, selector: Selector) -> Result<PurgeReport, PurgeError> {
+        self.run(PurgeRequest::new(vec![selector])).await
+    }
+
+    /// Soft-purges (marks stale) what one selector matches.
+    pub async fn soft_purge(&self, selector: Selector) -> Result<PurgeReport, PurgeError> {
+        let mut r = PurgeRequest::new(vec![selector]);
+        r.mode = PurgeMode::Soft;
+        self.run(r).await
+    }
+
+    /// Runs a full purge request. When it returns `Ok`, no request that starts afterwards is
+    /// served a matched object stored before it.
+    pub async fn run(&self, request: PurgeRequest) -> Result<PurgeReport, PurgeError> {
+        request.validate().map_err(PurgeError::Invalid)?;
+        let started = Instant::now();
+        let kinds: Vec<&'static str> = request.selectors.iter().map(Selector::kind).collect();
+        let dry = request.dry_run;
+        let result = self.store.purge(Arc::new(request)).await;
+        match &result {
+            Ok(report) if !dry => {
+                for k in &kinds {
+                    metrics::counter!("vanish_purge_requests_total", "selector" => *k).increment(1);
+                }
+                metrics::counter!("vanish_purged_objects_total").increment(report.matched);
+                metrics::histogram!("vanish_purge_duration_seconds")
+                    .record(started.elapsed().as_secs_f64());
+            }
+            Ok(_) => {}
+            Err(_) => metrics::counter!("vanish_purge_failures_total").increment(1),
+        }
+        result.map_err(PurgeError::Store)
+    }
+}

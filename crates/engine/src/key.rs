@@ -1,0 +1,282 @@
+//! The resource key: which page a request names.
+//!
+//! Owns the normalisation of a request's scheme, authority, path and query into the
+//! [`ResourceKey`] that objects are stored and indexed under. It knows nothing of
+//! variants (see [`crate::variant`]) or of storage.
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::request::Parts;
+use http::Uri;
+
+/// Error raised when a URL or request cannot name a cacheable resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyError(pub String);
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+/// The primary key of a cached resource (all its variants share it).
+///
+/// The host is lower-cased and a default port (80 for `http`, 443 for `https`) is dropped,
+/// so `http://Example.COM:80/a` and `http://example.com/a` are the same resource. The scheme is
+/// recorded but purges by URL match every scheme (see design.md section 2).
+///
+/// ```
+/// use vanish_engine::ResourceKey;
+/// let k = ResourceKey::parse_url("http://Example.com:80/a?b=1").unwrap();
+/// assert_eq!(k.host(), "example.com");
+/// assert_eq!(k.path(), "/a");
+/// assert_eq!(k.query(), Some("b=1"));
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ResourceKey {
+    inner: Arc<KeyParts>,
+}
+
+#[derive(PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct KeyParts {
+    host: Box<str>,
+    path: Box<str>,
+    query: Option<Box<str>>,
+    scheme: Scheme,
+}
+
+/// The scheme a resource was requested with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scheme {
+    /// Plain `http`.
+    Http,
+    /// `https`.
+    Https,
+}
+
+impl Scheme {
+    /// The scheme as it appears in a URL.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+
+    fn default_port(self) -> u16 {
+        match self {
+            Scheme::Http => 80,
+            Scheme::Https => 443,
+        }
+    }
+
+    /// Parses `http` or `https` (case-insensitive).
+    pub fn parse(s: &str) -> Option<Scheme> {
+        if s.eq_ignore_ascii_case("http") {
+            Some(Scheme::Http)
+        } else if s.eq_ignore_ascii_case("https") {
+            Some(Scheme::Https)
+        } else {
+            None
+        }
+    }
+}
+
+impl ResourceKey {
+    /// Builds a key from already-split parts, normalising the host.
+    pub fn new(scheme: Scheme, authority: &str, path: &str, query: Option<&str>) -> Self {
+        let path = if path.is_empty() { "/" } else { path };
+        ResourceKey {
+            inner: Arc::new(KeyParts {
+                host: normalize_authority(scheme, authority).into_boxed_str(),
+                path: path.into(),
+                query: query.map(Into::into),
+                scheme,
+            }),
+        }
+    }
+
+    /// Builds the key for a request received by a cache whose clients speak `scheme`.
+    ///
+    /// The authority comes from the request target when it is in absolute form, else from `Host`.
+    pub fn from_request(parts: &Parts, scheme: Scheme) -> Result<Self, KeyError> {
+        let authority = match parts.uri.authority() {
+            Some(a) => a.as_str().to_owned(),
+            None => parts
+                .headers
+                .get(http::header::HOST)
+                .ok_or_else(|| KeyError("request has no Host header".into()))?
+                .to_str()
+                .map_err(|_| KeyError("Host header is not visible ASCII".into()))?
+                .to_owned(),
+        };
+        if authority.is_empty() {
+            return Err(KeyError("request has an empty Host header".into()));
+        }
+        Ok(Self::new(
+            scheme,
+            &authority,
+            parts.uri.path(),
+            parts.uri.query(),
+        ))
+    }
+
+    /// Parses an absolute `http://` or `https://` URL.
+    pub fn parse_url(url: &str) -> Result<Self, KeyError> {
+        let uri: Uri = url
+            .parse()
+            .map_err(|e| KeyError(format!("invalid URL {url:?}: {e}")))?;
+        let scheme = uri
+            .scheme_str()
+            .and_then(Scheme::parse)
+            .ok_or_else(|| KeyError(format!("URL {url:?} must start with http:// or https://")))?;
+        let authority = uri
+            .authority()
+            .ok_or_else(|| KeyError(format!("URL {url:?} has no host")))?;
+        Ok(Self::new(
+            scheme,
+            authority.as_str(),
+            uri.path(),
+            uri.query(),
+        ))
+    }
+
+    /// Lower-cased host, with the port when it is not the scheme's default.
+    pub fn host(&self) -> &str {
+        &self.inner.host
+    }
+
+    /// The path, starting with `/`.
+    pub fn path(&self) -> &str {
+        &self.inner.path
+    }
+
+    /// The query string without `?`, if the URL had one.
+    pub fn query(&self) -> Option<&str> {
+        self.inner.query.as_deref()
+    }
+
+    /// The scheme the resource was requested with.
+    pub fn scheme(&self) -> Scheme {
+        self.inner.scheme
+    }
+
+    /// Path and query as they appear in a request line.
+    pub fn path_and_query(&self) -> String {
+        match self.query() {
+            Some(q) => format!("{}?{}", self.path(), q),
+            None => self.path().to_owned(),
+        }
+    }
+
+    /// Approximate heap bytes this key holds (used to weigh objects).
+    pub fn heap_size(&self) -> usize {
+        self.inner.host.len()
+            + self.inner.path.len()
+            + self.inner.query.as_ref().map_or(0, |q| q.len())
+            + 48
+    }
+}
+
+impl fmt::Display for ResourceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}://{}{}",
+            self.scheme().as_str(),
+            self.host(),
+            self.path()
+        )?;
+        if let Some(q) = self.query() {
+            write!(f, "?{q}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for ResourceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ResourceKey({self})")
+    }
+}
+
+/// Lower-cases a host (with optional port) and drops the scheme's default port.
+pub fn normalize_authority(scheme: Scheme, authority: &str) -> String {
+    let authority = authority.rsplit('@').next().unwrap_or(authority);
+    let mut out = authority.to_ascii_lowercase();
+    let default = format!(":{}", scheme.default_port());
+    if out.ends_with(&default) && !out.ends_with("]") {
+        out.truncate(out.len() - default.len());
+    }
+    if out.ends_with('.') {
+        out.pop();
+    }
+    out
+}
+
+/// Normalises a host given alone (as in a `host` selector): lower case, no trailing dot.
+///
+/// A port is kept; `:80` and `:443` are dropped since they are default for one scheme each.
+pub fn normalize_host(host: &str) -> String {
+    let mut h = host.trim().to_ascii_lowercase();
+    for p in [":80", ":443"] {
+        if h.ends_with(p) {
+            h.truncate(h.len() - p.len());
+        }
+    }
+    if h.ends_with('.') {
+        h.pop();
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authority_is_normalised() {
+        let cases = [
+            ("http://EXAMPLE.com/", "example.com"),
+            ("http://example.com:80/", "example.com"),
+            ("https://example.com:443/", "example.com"),
+            ("http://example.com:443/", "example.com:443"),
+            ("http://example.com:8080/", "example.com:8080"),
+            ("http://example.com./", "example.com"),
+        ];
+        for (url, host) in cases {
+            assert_eq!(ResourceKey::parse_url(url).unwrap().host(), host, "{url}");
+        }
+    }
+
+    #[test]
+    fn empty_path_is_slash_and_query_kept_verbatim() {
+        let k = ResourceKey::parse_url("http://h?b=2&a=1").unwrap();
+        assert_eq!(k.path(), "/");
+        assert_eq!(k.query(), Some("b=2&a=1"));
+        assert_eq!(k.to_string(), "http://h/?b=2&a=1");
+    }
+
+    #[test]
+    fn bad_urls_are_errors() {
+        for bad in ["/relative", "ftp://h/", "http://", "not a url"] {
+            assert!(ResourceKey::parse_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn keys_from_requests_use_host_header() {
+        let req = http::Request::get("/x?y=1")
+            .header("host", "Site.Example:80")
+            .body(())
+            .unwrap();
+        let (parts, _) = req.into_parts();
+        let k = ResourceKey::from_request(&parts, Scheme::Http).unwrap();
+        assert_eq!(k.to_string(), "http://site.example/x?y=1");
+        let (parts, _) = http::Request::get("/x").body(()).unwrap().into_parts();
+        assert!(ResourceKey::from_request(&parts, Scheme::Http).is_err());
+    }
+}

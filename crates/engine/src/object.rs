@@ -1,0 +1,230 @@
+//! A cached object: one stored variant of one resource, with what freshness needs.
+//!
+//! Owns the object's bytes, headers, timing and the metadata purges match on. It decides
+//! nothing about storability (see [`crate::freshness`]) and is never mutated after it is
+//! stored, except for the soft-purge mark.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, StatusCode};
+use http_cache_semantics::CachePolicy;
+
+use crate::key::ResourceKey;
+use crate::variant::{VariantKey, VaryNames};
+
+/// Unique id of a stored object, never reused within a process.
+pub type ObjectId = u64;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Allocates a fresh [`ObjectId`].
+pub fn next_object_id() -> ObjectId {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// What purges match on: the object's resource, variant values and tags.
+#[derive(Debug, Clone)]
+pub struct ObjectMeta {
+    /// The object's id.
+    pub id: ObjectId,
+    /// The resource the object belongs to.
+    pub key: ResourceKey,
+    /// The request's values for the response's `Vary` names (`None`: header absent).
+    pub vary_values: Vec<(HeaderName, Option<String>)>,
+    /// Surrogate keys / cache groups attached to the object.
+    pub tags: Vec<Arc<str>>,
+}
+
+impl ObjectMeta {
+    /// The request's value for a header the object varies on, if it varies on it.
+    pub fn vary_value(&self, name: &HeaderName) -> Option<Option<&str>> {
+        self.vary_values
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_deref())
+    }
+}
+
+/// How long an object stays fresh and how it may be served once stale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// When the object was stored.
+    pub stored_at: SystemTime,
+    /// Its age (RFC 9111 section 4.2.3) when it was stored.
+    pub age_at_store: Duration,
+    /// Freshness remaining when it was stored.
+    pub ttl_at_store: Duration,
+    /// May be served stale while a background refresh runs, for this long after it goes stale.
+    pub stale_while_revalidate: Duration,
+    /// May be served stale when the origin fails, for this long after it goes stale.
+    pub stale_if_error: Duration,
+    /// Kept this long past its stale windows so it can be revalidated (needs a validator).
+    pub keep: Duration,
+}
+
+/// One stored response (a variant of a resource).
+#[derive(Debug)]
+pub struct CachedObject {
+    /// Everything purges match on.
+    pub meta: ObjectMeta,
+    /// The variant this object answers.
+    pub variant: VariantKey,
+    /// The names the response varied on.
+    pub vary: VaryNames,
+    /// Response status.
+    pub status: StatusCode,
+    /// Response headers to serve (hop-by-hop and tag headers removed, no `Age`).
+    pub headers: HeaderMap,
+    /// The complete body.
+    pub body: Bytes,
+    /// The RFC 9111 policy (from `http-cache-semantics`), used for client requests that carry
+    /// cache directives and for revalidation.
+    pub policy: CachePolicy,
+    /// Freshness timing.
+    pub timing: Timing,
+    /// Unix time in milliseconds of a soft purge that matched the object (0: none).
+    soft_purged_at_ms: AtomicU64,
+}
+
+/// Where an object stands at a given instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Fresh: may be served without contacting the origin.
+    Fresh,
+    /// Stale for this long.
+    Stale(Duration),
+}
+
+impl CachedObject {
+    /// Builds an object.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        meta: ObjectMeta,
+        variant: VariantKey,
+        vary: VaryNames,
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Bytes,
+        policy: CachePolicy,
+        timing: Timing,
+    ) -> Self {
+        CachedObject {
+            meta,
+            variant,
+            vary,
+            status,
+            headers,
+            body,
+            policy,
+            timing,
+            soft_purged_at_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// The object's id.
+    pub fn id(&self) -> ObjectId {
+        self.meta.id
+    }
+
+    /// The object's resource key.
+    pub fn key(&self) -> &ResourceKey {
+        &self.meta.key
+    }
+
+    /// Age (seconds precision is applied by the caller) at `now`.
+    pub fn age(&self, now: SystemTime) -> Duration {
+        self.timing.age_at_store + now.duration_since(self.timing.stored_at).unwrap_or_default()
+    }
+
+    /// When the object stops being fresh (earlier if it was soft-purged).
+    pub fn fresh_until(&self) -> SystemTime {
+        let natural = self.timing.stored_at + self.timing.ttl_at_store;
+        match self.soft_purged_at() {
+            Some(t) if t < natural => t,
+            _ => natural,
+        }
+    }
+
+    /// Fresh or stale, at `now`.
+    pub fn state(&self, now: SystemTime) -> State {
+        let until = self.fresh_until();
+        match now.duration_since(until) {
+            Ok(d) => State::Stale(d),
+            Err(_) if self.soft_purged_at().is_some_and(|t| t <= now) => {
+                State::Stale(Duration::ZERO)
+            }
+            Err(_) => State::Fresh,
+        }
+    }
+
+    /// Seconds of freshness left (negative when stale), as `Cache-Status` `ttl` shows it.
+    pub fn ttl_secs(&self, now: SystemTime) -> i64 {
+        match self.state(now) {
+            State::Fresh => self
+                .fresh_until()
+                .duration_since(now)
+                .unwrap_or_default()
+                .as_secs() as i64,
+            State::Stale(d) => -(d.as_secs() as i64),
+        }
+    }
+
+    /// When the store may forget the object: end of its stale windows and keep period.
+    pub fn retain_until(&self) -> SystemTime {
+        let t = &self.timing;
+        let stale_window = t.stale_while_revalidate.max(t.stale_if_error);
+        let keep = if self.has_validator() {
+            t.keep
+        } else {
+            Duration::ZERO
+        };
+        self.timing.stored_at + t.ttl_at_store + stale_window.max(keep)
+    }
+
+    /// True when the response carries an `ETag` or `Last-Modified` usable for revalidation.
+    pub fn has_validator(&self) -> bool {
+        self.headers.contains_key(http::header::ETAG)
+            || self.headers.contains_key(http::header::LAST_MODIFIED)
+    }
+
+    /// Marks the object stale from `at` on (soft purge).
+    pub fn mark_soft_purged(&self, at: SystemTime) {
+        let ms = at
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis()
+            .max(1) as u64;
+        let _ = self
+            .soft_purged_at_ms
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
+                (cur == 0 || ms < cur).then_some(ms)
+            });
+    }
+
+    /// When the object was soft-purged, if it was.
+    pub fn soft_purged_at(&self) -> Option<SystemTime> {
+        match self.soft_purged_at_ms.load(Ordering::Acquire) {
+            0 => None,
+            ms => Some(UNIX_EPOCH + Duration::from_millis(ms)),
+        }
+    }
+
+    /// Approximate bytes this object costs in memory (the memory store's weight).
+    pub fn weight(&self) -> u32 {
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 32)
+            .sum();
+        let size = self.body.len()
+            + headers * 2 // the policy keeps its own copy of the headers
+            + self.meta.key.heap_size()
+            + self.variant.as_bytes().len()
+            + self.meta.tags.iter().map(|t| t.len() + 16).sum::<usize>()
+            + 512;
+        size.min(u32::MAX as usize) as u32
+    }
+}

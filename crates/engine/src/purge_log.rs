@@ -1,0 +1,127 @@
+//! The invalidation epoch and the log of recent purges, for read-after-purge.
+//!
+//! Owns the rule that a fill which began before a purge must not be stored as fresh if the
+//! purge matches it: every fill is stamped with the epoch at its start ([`PurgeLog::epoch`]),
+//! and at insert the store asks [`PurgeLog::purged_since`]. It stores nothing else.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::object::ObjectMeta;
+use crate::selector::{PurgeMode, PurgeRequest};
+
+/// How many recent purges are kept; a fill older than all of them is treated as purged.
+pub const DEFAULT_LOG_CAPACITY: usize = 4096;
+
+/// What recent purges say about an object a fill wants to store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SincePurge {
+    /// No purge since the fill began matches it: store as fresh.
+    Untouched,
+    /// A soft purge matched: store, but marked stale.
+    Soft,
+    /// A hard purge matched (or the log no longer reaches back to the fill): do not store.
+    Hard,
+}
+
+/// Epoch counter plus a bounded log of the purges that bumped it.
+#[derive(Debug)]
+pub struct PurgeLog {
+    epoch: AtomicU64,
+    log: Mutex<VecDeque<(u64, Arc<PurgeRequest>)>>,
+    capacity: usize,
+}
+
+impl Default for PurgeLog {
+    fn default() -> Self {
+        Self::with_capacity(DEFAULT_LOG_CAPACITY)
+    }
+}
+
+impl PurgeLog {
+    /// A log that remembers `capacity` purges.
+    pub fn with_capacity(capacity: usize) -> Self {
+        PurgeLog {
+            epoch: AtomicU64::new(0),
+            log: Mutex::new(VecDeque::new()),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// The current epoch: stamp a fill with it when the fill starts.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Records a purge (before its matches are removed) and returns its epoch.
+    pub fn record(&self, req: Arc<PurgeRequest>) -> u64 {
+        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        let epoch = self.epoch.fetch_add(1, Ordering::AcqRel) + 1;
+        log.push_back((epoch, req));
+        while log.len() > self.capacity {
+            log.pop_front();
+        }
+        epoch
+    }
+
+    /// Whether a purge recorded after `fill_epoch` matches the object.
+    pub fn purged_since(&self, fill_epoch: u64, meta: &ObjectMeta) -> SincePurge {
+        if self.epoch() == fill_epoch {
+            return SincePurge::Untouched;
+        }
+        let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        match log.front() {
+            Some((oldest, _)) if *oldest <= fill_epoch + 1 => {}
+            _ => return SincePurge::Hard,
+        }
+        let mut verdict = SincePurge::Untouched;
+        for (epoch, req) in log.iter().rev() {
+            if *epoch <= fill_epoch {
+                break;
+            }
+            if req.matches(meta) {
+                match req.mode {
+                    PurgeMode::Hard => return SincePurge::Hard,
+                    PurgeMode::Soft => verdict = SincePurge::Soft,
+                }
+            }
+        }
+        verdict
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::ResourceKey;
+    use crate::selector::Selector;
+
+    fn meta(url: &str) -> ObjectMeta {
+        ObjectMeta {
+            id: 1,
+            key: ResourceKey::parse_url(url).unwrap(),
+            vary_values: vec![],
+            tags: vec![],
+        }
+    }
+
+    #[test]
+    fn fills_see_only_later_matching_purges() {
+        let log = PurgeLog::with_capacity(2);
+        let e0 = log.epoch();
+        assert_eq!(log.purged_since(e0, &meta("http://h/a")), SincePurge::Untouched);
+        log.record(Arc::new(PurgeRequest::new(vec![Selector::path("/a")])));
+        assert_eq!(log.purged_since(e0, &meta("http://h/a")), SincePurge::Hard);
+        assert_eq!(log.purged_since(e0, &meta("http://h/b")), SincePurge::Untouched);
+        let e1 = log.epoch();
+        let mut soft = PurgeRequest::new(vec![Selector::path("/b")]);
+        soft.mode = PurgeMode::Soft;
+        log.record(Arc::new(soft));
+        assert_eq!(log.purged_since(e1, &meta("http://h/a")), SincePurge::Untouched);
+        assert_eq!(log.purged_since(e1, &meta("http://h/b")), SincePurge::Soft);
+        log.record(Arc::new(PurgeRequest::new(vec![Selector::path("/c")])));
+        // The log (capacity 2) no longer reaches back to e0: be conservative.
+        assert_eq!(log.purged_since(e0, &meta("http://h/z")), SincePurge::Hard);
+    }
+}

@@ -1,0 +1,209 @@
+//! Vary variants: which of a resource's stored responses a request selects.
+//!
+//! Owns the parsing of a response's `Vary` header into [`VaryNames`] and the length-framed
+//! encoding of a request's values for those names into a [`VariantKey`]. An absent header and
+//! an empty one encode differently, and no concatenation of values can collide.
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use http::{HeaderMap, HeaderName};
+
+/// The header names a response varies on, lower-cased, sorted and de-duplicated.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct VaryNames(Arc<[HeaderName]>);
+
+/// The result of reading a response's `Vary` header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Vary {
+    /// The response varies on these names (possibly none).
+    Names(VaryNames),
+    /// `Vary: *`: the response must never be stored.
+    Star,
+}
+
+impl VaryNames {
+    /// Reads every `Vary` header of a response.
+    ///
+    /// ```
+    /// use vanish_engine::variant::{Vary, VaryNames};
+    /// let mut h = http::HeaderMap::new();
+    /// h.append("vary", "Accept-Language, accept-encoding".parse().unwrap());
+    /// h.append("vary", "Accept-Language".parse().unwrap());
+    /// let Vary::Names(names) = VaryNames::from_response(&h) else { panic!() };
+    /// assert_eq!(names.iter().map(|n| n.as_str()).collect::<Vec<_>>(),
+    ///            ["accept-encoding", "accept-language"]);
+    /// ```
+    pub fn from_response(headers: &HeaderMap) -> Vary {
+        let mut names: Vec<HeaderName> = Vec::new();
+        for value in headers.get_all(http::header::VARY) {
+            let Ok(s) = value.to_str() else {
+                return Vary::Star;
+            };
+            for part in s.split(',') {
+                let part = part.trim();
+                if part.is_empty() {
+                    continue;
+                }
+                if part == "*" {
+                    return Vary::Star;
+                }
+                match HeaderName::from_bytes(part.as_bytes()) {
+                    Ok(n) => names.push(n),
+                    Err(_) => return Vary::Star,
+                }
+            }
+        }
+        names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        names.dedup();
+        Vary::Names(VaryNames(names.into()))
+    }
+
+    /// Builds names from a list (for tests and the Rust API).
+    pub fn from_names<I, S>(names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut v: Vec<HeaderName> = names
+            .into_iter()
+            .filter_map(|n| HeaderName::from_bytes(n.as_ref().trim().as_bytes()).ok())
+            .collect();
+        v.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        v.dedup();
+        VaryNames(v.into())
+    }
+
+    /// True when the response does not vary.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The names, sorted.
+    pub fn iter(&self) -> impl Iterator<Item = &HeaderName> {
+        self.0.iter()
+    }
+
+    /// The variant key a request with these headers selects.
+    pub fn variant_key(&self, headers: &HeaderMap) -> VariantKey {
+        if self.0.is_empty() {
+            return VariantKey::default();
+        }
+        let mut buf = BytesMut::with_capacity(32);
+        for name in self.0.iter() {
+            let mut values = headers.get_all(name).iter().peekable();
+            if values.peek().is_none() {
+                buf.put_u8(0);
+                continue;
+            }
+            buf.put_u8(1);
+            // Repeated fields are combined as a list, as HTTP defines them to be.
+            let mut joined: Vec<u8> = Vec::new();
+            for (i, v) in values.enumerate() {
+                if i > 0 {
+                    joined.extend_from_slice(b", ");
+                }
+                joined.extend_from_slice(v.as_bytes());
+            }
+            buf.put_u32(joined.len() as u32);
+            buf.put_slice(&joined);
+        }
+        VariantKey(buf.freeze())
+    }
+
+    /// The request's values for these names, as received (`None` for an absent header).
+    pub fn values(&self, headers: &HeaderMap) -> Vec<(HeaderName, Option<String>)> {
+        self.0
+            .iter()
+            .map(|name| {
+                let mut it = headers.get_all(name).iter().peekable();
+                if it.peek().is_none() {
+                    return (name.clone(), None);
+                }
+                let joined = it
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                (name.clone(), Some(joined))
+            })
+            .collect()
+    }
+}
+
+impl fmt::Debug for VaryNames {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|n| n.as_str()))
+            .finish()
+    }
+}
+
+/// A length-framed encoding of a request's values for a resource's [`VaryNames`].
+///
+/// Empty when the resource does not vary.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct VariantKey(Bytes);
+
+impl VariantKey {
+    /// The encoded bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for VariantKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "VariantKey({} bytes)", self.0.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn star_is_detected() {
+        assert_eq!(
+            VaryNames::from_response(&headers(&[("vary", "accept, *")])),
+            Vary::Star
+        );
+    }
+
+    #[test]
+    fn absent_and_empty_differ() {
+        let names = VaryNames::from_names(["x-a"]);
+        let absent = names.variant_key(&headers(&[]));
+        let empty = names.variant_key(&headers(&[("x-a", "")]));
+        assert_ne!(absent, empty);
+    }
+
+    #[test]
+    fn framing_prevents_collisions() {
+        let names = VaryNames::from_names(["x-a", "x-b"]);
+        let one = names.variant_key(&headers(&[("x-a", "ab"), ("x-b", "c")]));
+        let two = names.variant_key(&headers(&[("x-a", "a"), ("x-b", "bc")]));
+        assert_ne!(one, two);
+        let same = names.variant_key(&headers(&[("x-b", "c"), ("x-a", "ab")]));
+        assert_eq!(one, same);
+    }
+
+    #[test]
+    fn repeated_fields_join_as_a_list() {
+        let names = VaryNames::from_names(["accept"]);
+        let split = names.variant_key(&headers(&[("accept", "a"), ("accept", "b")]));
+        let joined = names.variant_key(&headers(&[("accept", "a, b")]));
+        assert_eq!(split, joined);
+    }
+}
