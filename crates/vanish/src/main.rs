@@ -1,1 +1,115 @@
-fn main(){}
+//! The `vanish` command. See `vanish --help`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use http::Method;
+use vanish::cli::{self, Cli, Command};
+use vanish::config::{Overrides, Settings};
+use vanish::{demo, server, telemetry};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("vanish: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err((code, msg)) => {
+            eprintln!("vanish: {msg}");
+            ExitCode::from(code as u8)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), (i32, String)> {
+    match cli.command {
+        Command::Serve(a) => {
+            let overrides = Overrides {
+                upstream: a.upstream,
+                listen: a.listen,
+                admin_listen: a.admin_listen,
+                admin_token: a.admin_token,
+                memory_capacity: a.memory_capacity,
+            };
+            let settings = Settings::load(a.config.as_deref(), &overrides).map_err(|e| (2, e.0))?;
+            serve(settings).await
+        }
+        Command::Demo(a) => {
+            let origin_addr = a
+                .origin_listen
+                .parse()
+                .map_err(|_| (2, format!("--origin-listen {:?}: not IP:PORT", a.origin_listen)))?;
+            let origin = demo::start_origin(origin_addr)
+                .await
+                .map_err(|e| (1, format!("cannot start the demo origin on {origin_addr}: {e}")))?;
+            let overrides = Overrides {
+                upstream: Some(format!("http://{origin}")),
+                listen: Some(a.listen.clone()),
+                admin_listen: Some(a.admin_listen.clone()),
+                ..Default::default()
+            };
+            let settings = Settings::load(None, &overrides).map_err(|e| (2, e.0))?;
+            let p = settings.listen;
+            let ad = settings.admin_listen;
+            eprintln!(
+                "Vanish demo: origin on http://{origin}, proxy on http://{p}, admin on http://{ad}\n\
+                 Try:\n  curl -si http://{p}/posts/1 | grep -i -e cache-status -e age -e render\n  \
+                 curl -si http://{p}/posts/1 | grep -i -e cache-status -e age -e render   # now a hit\n  \
+                 curl -s -X POST http://{ad}/invalidate -d '{{\"type\":\"tag\",\"tag\":\"post-1\"}}'\n  \
+                 curl -si http://{p}/posts/1 | grep -i cache-status                       # a miss again"
+            );
+            serve(settings).await
+        }
+        Command::Purge(a) => {
+            let body = cli::purge_body(&a).map_err(|e| (e.code, e.message))?;
+            let v = cli::admin_call(&a.target, Method::POST, "/invalidate", Some(body))
+                .await
+                .map_err(|e| (e.code, e.message))?;
+            println!("{v}");
+            Ok(())
+        }
+        Command::Explain(a) => {
+            let q = cli::explain_query(&a).map_err(|e| (e.code, e.message))?;
+            let v = cli::admin_call(&a.target, Method::GET, &q, None)
+                .await
+                .map_err(|e| (e.code, e.message))?;
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            Ok(())
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> Result<(), (i32, String)> {
+    telemetry::init_logs();
+    let running = server::start(settings).await.map_err(|e| (1, e.to_string()))?;
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    running.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

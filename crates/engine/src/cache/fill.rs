@@ -70,6 +70,7 @@ pub(super) fn origin_request(
         .parse()
         .unwrap_or_else(|_| http::Uri::from_static("/"));
     *out.headers_mut() = headers;
+    *out.extensions_mut() = req.extensions.clone();
     out
 }
 

@@ -186,3 +186,14 @@ impl<S: Store + Clone> Cache<S> {
         }
     }
 }
+
+pub use deliver::CACHE_STATUS;
+
+/// The cache's `502`/`504` response for an origin that gave no response (for front ends that
+/// forward requests themselves).
+pub fn origin_error_response(
+    config: &CacheConfig,
+    e: &crate::origin::OriginError,
+) -> Response<CacheBody> {
+    deliver::origin_error(config, e)
+}

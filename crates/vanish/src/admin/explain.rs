@@ -1,0 +1,70 @@
+//! `GET /explain`: what the cache holds for a URL, and why.
+//!
+//! Owns the JSON description of a resource's variants (key, variant values, tags, age, TTL,
+//! state). Reads the store; changes nothing.
+
+use std::time::SystemTime;
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::{json, Value};
+use vanish_engine::object::State;
+use vanish_engine::{ResourceKey, Store};
+use vanish_memory::MemoryStore;
+
+/// Describes what is stored for `url`; `headers` pick the variant a request would get.
+pub async fn explain(
+    store: &MemoryStore,
+    url: &str,
+    headers: &[(String, String)],
+) -> Result<Value, (String, String)> {
+    let key = ResourceKey::parse_url(url).map_err(|e| ("url".to_owned(), e.0))?;
+    let mut req_headers = HeaderMap::new();
+    for (n, v) in headers {
+        let name = HeaderName::from_bytes(n.as_bytes())
+            .map_err(|_| ("header".to_owned(), format!("invalid header name {n:?}")))?;
+        let value = HeaderValue::from_str(v)
+            .map_err(|_| ("header".to_owned(), format!("invalid value for {n}")))?;
+        req_headers.append(name, value);
+    }
+    let resource = store
+        .lookup(&key)
+        .await
+        .map_err(|e| ("store".to_owned(), e.to_string()))?;
+    let now = SystemTime::now();
+    let Some(resource) = resource else {
+        return Ok(json!({"key": key.to_string(), "cached": false, "variants": []}));
+    };
+    let selected = resource.select(&req_headers).map(|o| o.id());
+    let variants: Vec<Value> = resource
+        .variants
+        .iter()
+        .map(|o| {
+            let state = match o.state(now) {
+                State::Fresh => "fresh",
+                State::Stale(_) if o.soft_purged_at().is_some() => "stale (soft-purged)",
+                State::Stale(_) => "stale",
+            };
+            let vary: serde_json::Map<String, Value> = o
+                .meta
+                .vary_values
+                .iter()
+                .map(|(n, v)| (n.as_str().to_owned(), v.clone().map_or(Value::Null, Value::String)))
+                .collect();
+            json!({
+                "id": o.id(),
+                "selected": Some(o.id()) == selected,
+                "status": o.status.as_u16(),
+                "vary": vary,
+                "tags": o.meta.tags.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
+                "age_s": o.age(now).as_secs(),
+                "ttl_s": o.ttl_secs(now),
+                "state": state,
+                "stale_while_revalidate_s": o.timing.stale_while_revalidate.as_secs(),
+                "stale_if_error_s": o.timing.stale_if_error.as_secs(),
+                "body_bytes": o.body.len(),
+                "weight_bytes": o.weight(),
+            })
+        })
+        .collect();
+    Ok(json!({"key": key.to_string(), "cached": true, "variants": variants}))
+}

@@ -1,0 +1,271 @@
+//! The admin API, on its own listener: purge, explain, metrics, health.
+//!
+//! Owns routing, authentication, request-body limits and the JSON answers of design.md
+//! section 5. Purges go through the engine's [`Invalidator`]; nothing here touches the store
+//! directly except `explain`, which only reads.
+
+pub mod auth;
+pub mod explain;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::{json, Value};
+use vanish_engine::{
+    CacheBody, Invalidator, PurgeError, PurgeMode, PurgeRequest, Selector, SelectorError, Store,
+};
+use vanish_memory::MemoryStore;
+
+use self::auth::{Auth, Decision};
+
+/// Largest admin request body accepted.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// The admin service.
+#[derive(Clone)]
+pub struct Admin {
+    /// Purges.
+    pub invalidator: Invalidator<MemoryStore>,
+    /// The store (for explain and health).
+    pub store: MemoryStore,
+    /// Who may call.
+    pub auth: Auth,
+    /// Metrics renderer.
+    pub metrics: PrometheusHandle,
+}
+
+static PURGE_SEQ: AtomicU64 = AtomicU64::new(0);
+
+fn purge_id() -> String {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    format!("{ms:x}-{}", PURGE_SEQ.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A JSON response.
+pub fn json_response(status: StatusCode, v: &Value) -> Response<CacheBody> {
+    let mut res = Response::new(CacheBody::full(Bytes::from(v.to_string())));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+fn error(status: StatusCode, field: &str, message: &str) -> Response<CacheBody> {
+    let mut v = json!({"error": message});
+    if !field.is_empty() {
+        v["field"] = json!(field);
+    }
+    json_response(status, &v)
+}
+
+fn selector_error(e: &SelectorError) -> Response<CacheBody> {
+    error(StatusCode::BAD_REQUEST, &e.field, &e.message)
+}
+
+impl Admin {
+    /// Serves one admin request.
+    pub async fn handle(
+        &self,
+        req: Request<Incoming>,
+        remote: SocketAddr,
+    ) -> Result<Response<CacheBody>, std::convert::Infallible> {
+        let auth = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .map(|v| v.as_bytes());
+        match self.auth.check(remote.ip(), auth) {
+            Decision::Allowed => {}
+            Decision::BadToken => {
+                let mut r = error(
+                    StatusCode::UNAUTHORIZED,
+                    "authorization",
+                    "a valid 'Authorization: Bearer <token>' header is required",
+                );
+                r.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                return Ok(r);
+            }
+            Decision::Forbidden => {
+                return Ok(error(
+                    StatusCode::FORBIDDEN,
+                    "",
+                    "this address may not use the admin API (configure [admin] tokens or allow)",
+                ))
+            }
+        }
+        let path = req.uri().path().to_owned();
+        let res = match (req.method().clone(), path.as_str()) {
+            (m, _) if m.as_str() == "PURGE" => self.purge_varnish_style(req).await,
+            (Method::POST, "/invalidate") => self.invalidate(req).await,
+            (Method::GET, "/explain") => self.explain(req).await,
+            (Method::GET, "/metrics") => self.render_metrics(),
+            (Method::GET, "/healthz") => self.health(),
+            (_, "/invalidate") | (_, "/explain") | (_, "/metrics") | (_, "/healthz") => error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "",
+                &format!("{} is not allowed on {path}", req.method()),
+            ),
+            _ => error(StatusCode::NOT_FOUND, "", &format!("no admin route {path}")),
+        };
+        Ok(res)
+    }
+
+    async fn run_purge(&self, request: PurgeRequest) -> Response<CacheBody> {
+        let started = Instant::now();
+        let dry_run = request.dry_run;
+        let mode = request.mode;
+        match self.invalidator.run(request).await {
+            Ok(report) => json_response(
+                StatusCode::OK,
+                &json!({
+                    "id": purge_id(),
+                    "matched": report.matched,
+                    "duration_us": started.elapsed().as_micros() as u64,
+                    "mode": mode.as_str(),
+                    "dry_run": dry_run,
+                }),
+            ),
+            Err(PurgeError::Invalid(e)) => selector_error(&e),
+            Err(PurgeError::Store(e)) => error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "",
+                &format!("purge not applied: {e}"),
+            ),
+        }
+    }
+
+    async fn invalidate(&self, req: Request<Incoming>) -> Response<CacheBody> {
+        let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => {
+                return error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "",
+                    &format!("request body larger than {MAX_BODY} bytes"),
+                )
+            }
+        };
+        match PurgeRequest::from_json(&body) {
+            Ok(r) => self.run_purge(r).await,
+            Err(e) => selector_error(&e),
+        }
+    }
+
+    /// `PURGE /path` with `Host`: all variants of that URL; with `xkey-purge`,
+    /// `xkey-softpurge` or `Surrogate-Key`: those tags.
+    async fn purge_varnish_style(&self, req: Request<Incoming>) -> Response<CacheBody> {
+        let h = req.headers();
+        let tag_header = ["xkey-purge", "xkey", "surrogate-key", "xkey-softpurge"]
+            .iter()
+            .find_map(|n| h.get(*n).map(|v| (*n, v.clone())));
+        let request = if let Some((name, value)) = tag_header {
+            let Ok(tags) = value.to_str() else {
+                return error(StatusCode::BAD_REQUEST, name, "tags must be visible ASCII");
+            };
+            let selectors: Vec<Selector> = tags.split_ascii_whitespace().map(Selector::tag).collect();
+            if selectors.is_empty() {
+                return error(StatusCode::BAD_REQUEST, name, "names no tag");
+            }
+            let mut r = PurgeRequest::new(selectors);
+            if name == "xkey-softpurge" {
+                r.mode = PurgeMode::Soft;
+            }
+            r
+        } else {
+            let Some(host) = h.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+                return error(StatusCode::BAD_REQUEST, "host", "PURGE needs a Host header naming the site");
+            };
+            let pq = req.uri().path_and_query().map_or("/", |p| p.as_str());
+            match Selector::url(&format!("http://{host}{pq}")) {
+                Ok(s) => PurgeRequest::new(vec![s]),
+                Err(e) => return error(StatusCode::BAD_REQUEST, "url", &e.message),
+            }
+        };
+        self.run_purge(request).await
+    }
+
+    async fn explain(&self, req: Request<Incoming>) -> Response<CacheBody> {
+        let query = req.uri().query().unwrap_or("");
+        let mut url = None;
+        let mut headers = Vec::new();
+        for (k, v) in form_pairs(query) {
+            match k.as_str() {
+                "url" => url = Some(v),
+                "header" => match v.split_once(':') {
+                    Some((n, val)) => headers.push((n.trim().to_owned(), val.trim().to_owned())),
+                    None => return error(StatusCode::BAD_REQUEST, "header", "expected header=Name:Value"),
+                },
+                other => {
+                    return error(StatusCode::BAD_REQUEST, other, "unknown parameter (expected url, header)")
+                }
+            }
+        }
+        let Some(url) = url else {
+            return error(StatusCode::BAD_REQUEST, "url", "is required: /explain?url=http://host/path");
+        };
+        match explain::explain(&self.store, &url, &headers).await {
+            Ok(v) => json_response(StatusCode::OK, &v),
+            Err((field, msg)) => error(StatusCode::BAD_REQUEST, &field, &msg),
+        }
+    }
+
+    fn render_metrics(&self) -> Response<CacheBody> {
+        let stats = self.store.stats();
+        let mut text = self.metrics.render();
+        text.push_str(&format!(
+            "# TYPE vanish_store_objects gauge\nvanish_store_objects {}\n# TYPE vanish_store_bytes gauge\nvanish_store_bytes {}\n# TYPE vanish_store_capacity_bytes gauge\nvanish_store_capacity_bytes {}\n",
+            stats.objects, stats.bytes, stats.capacity
+        ));
+        let mut res = Response::new(CacheBody::full(Bytes::from(text)));
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        );
+        res
+    }
+
+    fn health(&self) -> Response<CacheBody> {
+        let s = self.store.stats();
+        json_response(
+            StatusCode::OK,
+            &json!({"status": "ok", "store": "memory", "objects": s.objects, "bytes": s.bytes, "capacity": s.capacity}),
+        )
+    }
+}
+
+/// Decodes `application/x-www-form-urlencoded` pairs.
+fn form_pairs(q: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(q.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_queries() {
+        assert_eq!(
+            form_pairs("url=http%3A%2F%2Fh%2Fp%3Fa%3D1&header=Accept-Language%3A+fr&x=%"),
+            vec![
+                ("url".to_owned(), "http://h/p?a=1".to_owned()),
+                ("header".to_owned(), "Accept-Language: fr".to_owned()),
+                ("x".to_owned(), "%".to_owned()),
+            ]
+        );
+    }
+}

@@ -1,0 +1,420 @@
+//! Configuration: the optional TOML file, overridden by command-line flags.
+//!
+//! Owns parsing and validation of every setting, with errors that name the key (and the line,
+//! for the file). It starts nothing.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+use vanish_engine::tags::TagHeader;
+use vanish_engine::{CacheConfig, Scheme};
+
+/// A configuration error, printed as one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The `vanish.toml` file, as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// `[server]`.
+    #[serde(default)]
+    pub server: ServerSection,
+    /// `[upstream]`.
+    #[serde(default)]
+    pub upstream: UpstreamSection,
+    /// `[admin]`.
+    #[serde(default)]
+    pub admin: AdminSection,
+    /// `[memory]`.
+    #[serde(default)]
+    pub memory: MemorySection,
+    /// `[cache]`.
+    #[serde(default)]
+    pub cache: CacheSection,
+}
+
+/// `[server]`: where the proxy listens.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// Proxy address (default `127.0.0.1:8080`).
+    pub listen: Option<String>,
+    /// How long to wait for requests in flight on shutdown (default `10s`).
+    pub shutdown_grace: Option<String>,
+}
+
+/// `[upstream]`: the origin.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamSection {
+    /// `http://host:port` of the origin.
+    pub url: Option<String>,
+    /// Connect timeout (default `5s`).
+    pub connect_timeout: Option<String>,
+    /// Time to the response headers (default `60s`).
+    pub response_timeout: Option<String>,
+    /// Longest pause inside a response body (default `30s`).
+    pub body_timeout: Option<String>,
+}
+
+/// `[admin]`: the admin API.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSection {
+    /// Admin address (default `127.0.0.1:8081`).
+    pub listen: Option<String>,
+    /// Bearer tokens accepted.
+    #[serde(default)]
+    pub tokens: Vec<String>,
+    /// Networks allowed without a token (default: loopback when no token is set, none otherwise).
+    pub allow: Option<Vec<String>>,
+}
+
+/// `[memory]`: the embedded store.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemorySection {
+    /// Capacity in bytes, e.g. `"256MiB"` (default 256 MiB).
+    pub capacity: Option<toml::Value>,
+}
+
+/// `[cache]`: caching behaviour.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSection {
+    /// Largest stored body, e.g. `"16MiB"`.
+    pub max_object_size: Option<toml::Value>,
+    /// Store responses that set cookies (the cookie is not stored).
+    pub store_set_cookie: Option<bool>,
+    /// Default `stale-while-revalidate`, e.g. `"30s"`.
+    pub stale_while_revalidate: Option<String>,
+    /// Default `stale-if-error`, e.g. `"1h"`.
+    pub stale_if_error: Option<String>,
+    /// How long stale objects with validators are kept for revalidation.
+    pub keep: Option<String>,
+    /// Response headers read for tags.
+    pub tag_headers: Option<Vec<String>>,
+    /// Remove tag headers from client responses (default true).
+    pub strip_tag_headers: Option<bool>,
+    /// Scheme clients use (`http`, or `https` behind a TLS terminator).
+    pub scheme: Option<String>,
+}
+
+/// Flags of `vanish serve` that override the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--upstream`.
+    pub upstream: Option<String>,
+    /// `--listen`.
+    pub listen: Option<String>,
+    /// `--admin-listen`.
+    pub admin_listen: Option<String>,
+    /// `--admin-token`.
+    pub admin_token: Option<String>,
+    /// `--memory-capacity`.
+    pub memory_capacity: Option<String>,
+}
+
+/// The effective settings of a running Vanish.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Proxy address.
+    pub listen: SocketAddr,
+    /// Admin API address.
+    pub admin_listen: SocketAddr,
+    /// The origin, `http://host:port`.
+    pub upstream: http::Uri,
+    /// Connect timeout to the origin.
+    pub connect_timeout: Duration,
+    /// Time to the origin's response headers.
+    pub response_timeout: Duration,
+    /// Admin bearer tokens.
+    pub admin_tokens: Vec<String>,
+    /// Networks allowed on the admin API without a token.
+    pub admin_allow: Vec<IpNet>,
+    /// Memory store capacity in bytes.
+    pub memory_capacity: u64,
+    /// Grace period on shutdown.
+    pub shutdown_grace: Duration,
+    /// Engine settings.
+    pub cache: CacheConfig,
+}
+
+impl Settings {
+    /// Reads the optional file and applies the flags.
+    pub fn load(path: Option<&Path>, o: &Overrides) -> Result<Settings, ConfigError> {
+        let file = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| ConfigError(format!("cannot read config {}: {e}", p.display())))?;
+                parse_file(&text).map_err(|e| ConfigError(format!("{}: {}", p.display(), e.0)))?
+            }
+            None => FileConfig::default(),
+        };
+        Self::from_parts(file, o)
+    }
+
+    /// Combines a parsed file and flags.
+    pub fn from_parts(f: FileConfig, o: &Overrides) -> Result<Settings, ConfigError> {
+        let upstream = o
+            .upstream
+            .clone()
+            .or(f.upstream.url)
+            .ok_or_else(|| ConfigError("no upstream: pass --upstream http://HOST:PORT or set [upstream] url".into()))?;
+        let upstream = parse_upstream(&upstream)?;
+        let listen = parse_addr(
+            "listen",
+            o.listen.as_deref().or(f.server.listen.as_deref()).unwrap_or("127.0.0.1:8080"),
+        )?;
+        let admin_listen = parse_addr(
+            "admin-listen",
+            o.admin_listen.as_deref().or(f.admin.listen.as_deref()).unwrap_or("127.0.0.1:8081"),
+        )?;
+        let mut admin_tokens = f.admin.tokens;
+        if let Some(t) = &o.admin_token {
+            admin_tokens.push(t.clone());
+        }
+        if admin_tokens.iter().any(|t| t.len() < 8) {
+            return Err(ConfigError("admin token: must be at least 8 characters".into()));
+        }
+        let admin_allow = match f.admin.allow {
+            Some(list) => list
+                .iter()
+                .map(|n| parse_net(n))
+                .collect::<Result<Vec<_>, _>>()?,
+            None if admin_tokens.is_empty() => {
+                vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()]
+            }
+            None => vec![],
+        };
+        let memory_capacity = match (&o.memory_capacity, &f.memory.capacity) {
+            (Some(s), _) => parse_size("memory-capacity", s)?,
+            (None, Some(v)) => size_value("memory.capacity", v)?,
+            (None, None) => 256 * 1024 * 1024,
+        };
+        if memory_capacity < 1024 * 1024 {
+            return Err(ConfigError("memory.capacity: must be at least 1MiB".into()));
+        }
+        let c = f.cache;
+        let defaults = CacheConfig::default();
+        let scheme = match c.scheme.as_deref() {
+            None => Scheme::Http,
+            Some(s) => Scheme::parse(s)
+                .ok_or_else(|| ConfigError(format!("cache.scheme: expected http or https, got {s:?}")))?,
+        };
+        let tag_headers = match c.tag_headers {
+            None => defaults.tag_headers.clone(),
+            Some(list) => list
+                .iter()
+                .map(|n| TagHeader::parse(n).map_err(|e| ConfigError(format!("cache.tag_headers: {e}"))))
+                .collect::<Result<_, _>>()?,
+        };
+        let cache = CacheConfig {
+            scheme,
+            max_object_size: match &c.max_object_size {
+                Some(v) => size_value("cache.max_object_size", v)? as usize,
+                None => defaults.max_object_size,
+            },
+            store_set_cookie: c.store_set_cookie.unwrap_or(false),
+            default_stale_while_revalidate: opt_duration(
+                "cache.stale_while_revalidate",
+                c.stale_while_revalidate.as_deref(),
+                defaults.default_stale_while_revalidate,
+            )?,
+            default_stale_if_error: opt_duration(
+                "cache.stale_if_error",
+                c.stale_if_error.as_deref(),
+                defaults.default_stale_if_error,
+            )?,
+            keep: opt_duration("cache.keep", c.keep.as_deref(), defaults.keep)?,
+            tag_headers,
+            strip_tag_headers: c.strip_tag_headers.unwrap_or(true),
+            origin_body_timeout: opt_duration(
+                "upstream.body_timeout",
+                f.upstream.body_timeout.as_deref(),
+                defaults.origin_body_timeout,
+            )?,
+            ..defaults
+        };
+        Ok(Settings {
+            listen,
+            admin_listen,
+            upstream,
+            connect_timeout: opt_duration(
+                "upstream.connect_timeout",
+                f.upstream.connect_timeout.as_deref(),
+                Duration::from_secs(5),
+            )?,
+            response_timeout: opt_duration(
+                "upstream.response_timeout",
+                f.upstream.response_timeout.as_deref(),
+                Duration::from_secs(60),
+            )?,
+            admin_tokens,
+            admin_allow,
+            memory_capacity,
+            shutdown_grace: opt_duration(
+                "server.shutdown_grace",
+                f.server.shutdown_grace.as_deref(),
+                Duration::from_secs(10),
+            )?,
+            cache,
+        })
+    }
+}
+
+/// Parses the TOML text; errors carry the line and column.
+pub fn parse_file(text: &str) -> Result<FileConfig, ConfigError> {
+    toml::from_str(text).map_err(|e| {
+        let msg = e.message().to_owned();
+        match e.span() {
+            Some(span) => {
+                let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                ConfigError(format!("line {line}: {msg}"))
+            }
+            None => ConfigError(msg),
+        }
+    })
+}
+
+/// Parses and checks an upstream URL (`http://host[:port]`, no path).
+pub fn parse_upstream(s: &str) -> Result<http::Uri, ConfigError> {
+    let bad = |why: &str| ConfigError(format!("invalid upstream URL {s:?}: {why}"));
+    let uri: http::Uri = s.parse().map_err(|e| bad(&format!("{e}")))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some("https") => return Err(bad("https upstreams are not supported yet; use http://")),
+        _ => return Err(bad("must start with http://")),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(bad("has no host"));
+    }
+    if uri.path() != "/" && !uri.path().is_empty() {
+        return Err(bad("must not have a path"));
+    }
+    Ok(uri)
+}
+
+fn parse_addr(name: &str, s: &str) -> Result<SocketAddr, ConfigError> {
+    s.parse()
+        .map_err(|_| ConfigError(format!("{name}: {s:?} is not an IP:PORT address")))
+}
+
+fn parse_net(s: &str) -> Result<IpNet, ConfigError> {
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| ConfigError(format!("admin.allow: {s:?} is not an IP address or network")))
+}
+
+fn opt_duration(name: &str, s: Option<&str>, default: Duration) -> Result<Duration, ConfigError> {
+    match s {
+        None => Ok(default),
+        Some("0") => Ok(Duration::ZERO),
+        Some(s) => humantime::parse_duration(s)
+            .map_err(|e| ConfigError(format!("{name}: {s:?} is not a duration ({e}); write e.g. \"30s\""))),
+    }
+}
+
+fn size_value(name: &str, v: &toml::Value) -> Result<u64, ConfigError> {
+    match v {
+        toml::Value::Integer(i) if *i >= 0 => Ok(*i as u64),
+        toml::Value::String(s) => parse_size(name, s),
+        _ => Err(ConfigError(format!("{name}: expected a size such as \"256MiB\""))),
+    }
+}
+
+/// Parses `1024`, `64KiB`, `256MiB`, `1GiB`, `10MB`, `2G`.
+pub fn parse_size(name: &str, s: &str) -> Result<u64, ConfigError> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| ConfigError(format!("{name}: {s:?} is not a size such as \"256MiB\"")))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "kb" => 1000,
+        "m" | "mib" => 1 << 20,
+        "mb" => 1_000_000,
+        "g" | "gib" => 1 << 30,
+        "gb" => 1_000_000_000,
+        _ => return Err(ConfigError(format!("{name}: unknown size unit in {s:?}"))),
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| ConfigError(format!("{name}: {s:?} is too large")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn o(upstream: &str) -> Overrides {
+        Overrides {
+            upstream: Some(upstream.into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let s = Settings::from_parts(FileConfig::default(), &o("http://127.0.0.1:8000")).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.admin_listen.to_string(), "127.0.0.1:8081");
+        assert_eq!(s.memory_capacity, 256 << 20);
+        assert_eq!(s.admin_allow.len(), 2);
+    }
+
+    #[test]
+    fn bad_upstreams() {
+        for u in ["localhost:8000", "ftp://h", "https://h", "http://h/path", "http://"] {
+            let e = Settings::from_parts(FileConfig::default(), &o(u)).unwrap_err();
+            assert!(e.0.contains("upstream"), "{u}: {e}");
+        }
+    }
+
+    #[test]
+    fn file_errors_name_line_and_key() {
+        let e = parse_file("[cache]\nstore_set_cookie = true\nbogus = 1\n").unwrap_err();
+        assert!(e.0.starts_with("line 3:") && e.0.contains("bogus"), "{e}");
+        let f = parse_file("[cache]\nstale_if_error = \"soon\"\n").unwrap();
+        let e = Settings::from_parts(f, &o("http://h:1")).unwrap_err();
+        assert!(e.0.contains("cache.stale_if_error"), "{e}");
+    }
+
+    #[test]
+    fn file_and_flags() {
+        let f = parse_file(
+            "[memory]\ncapacity = \"64MiB\"\n[cache]\nstale_if_error = \"1h\"\ntag_headers = [\"xkey\"]\n[admin]\ntokens = [\"secret-token\"]\n",
+        )
+        .unwrap();
+        let mut ov = o("http://h:1");
+        ov.memory_capacity = Some("2GiB".into());
+        let s = Settings::from_parts(f, &ov).unwrap();
+        assert_eq!(s.memory_capacity, 2 << 30);
+        assert_eq!(s.cache.default_stale_if_error, Duration::from_secs(3600));
+        assert_eq!(s.cache.tag_headers.len(), 1);
+        assert!(s.admin_allow.is_empty(), "a token disables the loopback default");
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("x", "1024").unwrap(), 1024);
+        assert_eq!(parse_size("x", "64KiB").unwrap(), 65536);
+        assert_eq!(parse_size("x", "10MB").unwrap(), 10_000_000);
+        assert!(parse_size("x", "ten").is_err());
+        assert!(parse_size("x", "5 parsecs").is_err());
+    }
+}

@@ -1,0 +1,22 @@
+//! # vanish
+//!
+//! The Vanish binary's library: a caching reverse proxy over the `vanish-engine` with the
+//! embedded memory store, its admin API, and the command-line client for that API.
+//!
+//! - [`config`]: the TOML file and flags;
+//! - [`server`]: listeners and graceful shutdown;
+//! - [`proxy`]: the client-facing service and the upstream;
+//! - [`admin`]: purge, explain, metrics, health;
+//! - [`cli`]: the `vanish purge` / `vanish explain` client;
+//! - [`demo`]: a small built-in origin for `vanish demo`.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod admin;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod proxy;
+pub mod server;
+pub mod telemetry;

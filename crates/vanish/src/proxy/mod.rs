@@ -1,0 +1,81 @@
+//! The proxy front end: HTTP in, engine, HTTP out.
+//!
+//! Owns the client-facing service: `GET`/`HEAD` go through the engine's [`Cache`]; other
+//! methods are forwarded with their bodies, then trigger the engine's invalidation
+//! (RFC 9111 section 4.4). Caching decisions live in the engine, never here.
+
+pub mod upstream;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use http::{header, HeaderValue, Method, Request, Response};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use vanish_engine::cache_status::{CacheStatus, Fwd};
+use vanish_engine::{Cache, CacheBody};
+use vanish_memory::MemoryStore;
+
+use self::upstream::{ClientAddr, Upstream};
+
+/// Everything the proxy service needs, shared by all connections.
+#[derive(Clone)]
+pub struct Proxy {
+    /// The engine.
+    pub cache: Cache<MemoryStore>,
+    /// The origin.
+    pub upstream: Upstream,
+}
+
+impl Proxy {
+    /// Serves one client request.
+    pub async fn handle(
+        &self,
+        req: Request<Incoming>,
+        remote: SocketAddr,
+    ) -> Result<Response<CacheBody>, Infallible> {
+        let (mut parts, body) = req.into_parts();
+        parts.extensions.insert(ClientAddr(remote));
+        let mut res = if parts.method == Method::GET || parts.method == Method::HEAD {
+            // A body on GET/HEAD is never forwarded (it is not part of the key).
+            drop(body);
+            self.cache.serve(parts, &self.upstream).await
+        } else {
+            self.forward(parts, body).await
+        };
+        res.headers_mut()
+            .append(header::VIA, HeaderValue::from_static("1.1 vanish"));
+        Ok(res)
+    }
+
+    /// Forwards a request with its body, uncached, then invalidates what it changed.
+    async fn forward(&self, parts: http::request::Parts, body: Incoming) -> Response<CacheBody> {
+        let config = self.cache.config();
+        let head_parts = parts.clone();
+        let body = body.map_err(|e| Box::new(e) as vanish_engine::BoxError).boxed();
+        match self.upstream.send(Request::from_parts(parts, body)).await {
+            Ok(res) => {
+                let (mut rparts, rbody) = res.into_parts();
+                if let Some(report) = self
+                    .cache
+                    .after_unsafe(&head_parts, rparts.status, &rparts.headers)
+                    .await
+                {
+                    tracing::debug!(matched = report.matched, method = %head_parts.method, uri = %head_parts.uri, "invalidated after unsafe method");
+                }
+                vanish_engine::headers::strip_hop_by_hop(&mut rparts.headers);
+                let mut status = CacheStatus::forward(Fwd::Method);
+                status.fwd_status = Some(rparts.status.as_u16());
+                rparts.headers.insert(
+                    vanish_engine::cache::CACHE_STATUS,
+                    status.to_header(&config.name),
+                );
+                Response::from_parts(rparts, CacheBody::boxed(rbody))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "forwarding failed");
+                vanish_engine::cache::origin_error_response(config, &e)
+            }
+        }
+    }
+}

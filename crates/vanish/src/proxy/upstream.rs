@@ -1,0 +1,127 @@
+//! The upstream: pooled keep-alive connections to the origin.
+//!
+//! Owns the hyper client, the forwarding headers (`Via`, `X-Forwarded-For`, `Forwarded`), and
+//! the connect and response timeouts (502 and 504). It implements the engine's [`Origin`] for
+//! fills, and forwards unsafe methods with their bodies.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Request, Response, Uri};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use vanish_engine::headers::strip_hop_by_hop;
+use vanish_engine::{BoxError, Origin, OriginError};
+
+/// The address of the client a request came from (a request extension).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// Body type sent upstream.
+pub type UpstreamBody = BoxBody<Bytes, BoxError>;
+
+/// A pooled client for one origin.
+#[derive(Clone)]
+pub struct Upstream {
+    client: Client<HttpConnector, UpstreamBody>,
+    scheme_authority: (http::uri::Scheme, http::uri::Authority),
+    response_timeout: Duration,
+}
+
+impl Upstream {
+    /// A client for `base` (`http://host:port`).
+    pub fn new(base: &Uri, connect_timeout: Duration, response_timeout: Duration) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(connect_timeout));
+        connector.set_nodelay(true);
+        connector.set_keepalive(Some(Duration::from_secs(60)));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(256)
+            .build(connector);
+        Upstream {
+            client,
+            scheme_authority: (
+                base.scheme().cloned().unwrap_or(http::uri::Scheme::HTTP),
+                base.authority().cloned().expect("validated upstream has an authority"),
+            ),
+            response_timeout,
+        }
+    }
+
+    /// Sends a request (any method, any body) with forwarding headers added.
+    pub async fn send(&self, mut req: Request<UpstreamBody>) -> Result<Response<Incoming>, OriginError> {
+        let pq = req
+            .uri()
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+        let uri = Uri::builder()
+            .scheme(self.scheme_authority.0.clone())
+            .authority(self.scheme_authority.1.clone())
+            .path_and_query(pq)
+            .build()
+            .map_err(|e| OriginError::Unreachable(format!("bad upstream URI: {e}")))?;
+        *req.uri_mut() = uri;
+        *req.version_mut() = http::Version::HTTP_11;
+        let client_addr = req.extensions().get::<ClientAddr>().copied();
+        add_forwarding_headers(req.headers_mut(), client_addr);
+        match tokio::time::timeout(self.response_timeout, self.client.request(req)).await {
+            Err(_) => Err(OriginError::Timeout),
+            Ok(Err(e)) => Err(OriginError::Unreachable(describe(&e))),
+            Ok(Ok(res)) => Ok(res),
+        }
+    }
+}
+
+fn describe(e: &hyper_util::client::legacy::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    msg
+}
+
+/// Adds `Via`, `X-Forwarded-For` and `Forwarded` (hop-by-hop headers already stripped).
+pub fn add_forwarding_headers(h: &mut http::HeaderMap, client: Option<ClientAddr>) {
+    strip_hop_by_hop(h);
+    h.append(header::VIA, HeaderValue::from_static("1.1 vanish"));
+    if let Some(ClientAddr(addr)) = client {
+        let ip = addr.ip().to_string();
+        let xff = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+            Some(prev) => format!("{prev}, {ip}"),
+            None => ip.clone(),
+        };
+        if let Ok(v) = HeaderValue::from_str(&xff) {
+            h.insert("x-forwarded-for", v);
+        }
+        let node = if addr.is_ipv6() { format!("\"[{ip}]\"") } else { ip };
+        let mut fwd = format!("for={node};proto=http");
+        if let Some(host) = h.get(header::HOST).and_then(|v| v.to_str().ok()) {
+            if host.bytes().all(|b| b.is_ascii_graphic()) && !host.contains('"') {
+                fwd.push_str(&format!(";host=\"{host}\""));
+            }
+        }
+        if let Ok(v) = HeaderValue::from_str(&fwd) {
+            h.append(header::FORWARDED, v);
+        }
+    }
+}
+
+impl Origin for Upstream {
+    type Body = Incoming;
+
+    async fn fetch(&self, req: Request<()>) -> Result<Response<Incoming>, OriginError> {
+        let (parts, ()) = req.into_parts();
+        let body = Empty::<Bytes>::new().map_err(|never| match never {}).boxed();
+        self.send(Request::from_parts(parts, body)).await
+    }
+}
