@@ -95,7 +95,10 @@ impl Leader {
                 .flights
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
-            if map.get(&self.key).is_some_and(|f| Arc::ptr_eq(f, &self.flight)) {
+            if map
+                .get(&self.key)
+                .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
+            {
                 map.remove(&self.key);
             }
         }
@@ -125,9 +128,15 @@ mod tests {
     async fn followers_get_the_outcome_and_new_epochs_lead() {
         let c = Arc::new(Coalescer::default());
         let k = ResourceKey::parse_url("http://h/a").unwrap();
-        let Join::Lead(leader) = c.join(&k, 0) else { panic!("first must lead") };
-        let Join::Follow(rx) = c.join(&k, 0) else { panic!("second must follow") };
-        let Join::Lead(late) = c.join(&k, 1) else { panic!("after a purge: lead anew") };
+        let Join::Lead(leader) = c.join(&k, 0) else {
+            panic!("first must lead")
+        };
+        let Join::Follow(rx) = c.join(&k, 0) else {
+            panic!("second must follow")
+        };
+        let Join::Lead(late) = c.join(&k, 1) else {
+            panic!("after a purge: lead anew")
+        };
         leader.finish(Outcome::Stored);
         assert_eq!(wait(rx).await, Outcome::Stored);
         assert_eq!(c.in_flight(), 1, "the newer flight stays");
@@ -139,8 +148,12 @@ mod tests {
     async fn dropped_leader_abandons() {
         let c = Arc::new(Coalescer::default());
         let k = ResourceKey::parse_url("http://h/a").unwrap();
-        let Join::Lead(leader) = c.join(&k, 0) else { panic!() };
-        let Join::Follow(rx) = c.join(&k, 0) else { panic!() };
+        let Join::Lead(leader) = c.join(&k, 0) else {
+            panic!()
+        };
+        let Join::Follow(rx) = c.join(&k, 0) else {
+            panic!()
+        };
         drop(leader);
         assert_eq!(wait(rx).await, Outcome::Abandoned);
     }

@@ -88,7 +88,10 @@ pub fn evaluate(
     let policy = if res.headers.contains_key(http::header::SET_COOKIE) {
         // Configured to store it: the crate would otherwise refuse freshness to Set-Cookie
         // responses, so judge the response without that header.
-        let mut res2 = response::Builder::new().status(res.status).body(()).unwrap();
+        let mut res2 = response::Builder::new()
+            .status(res.status)
+            .body(())
+            .unwrap();
         *res2.headers_mut() = res.headers.clone();
         res2.headers_mut().remove(http::header::SET_COOKIE);
         CachePolicy::new_options(req, &res2.into_parts().0, now, cache_options(config))
@@ -228,22 +231,27 @@ mod tests {
     #[test]
     fn table() {
         use NotStored::*;
-        let cases: &[(&[(&str, &str)], &[(&str, &str)], Option<NotStored>)] = &[
+        type Headers<'a> = &'a [(&'a str, &'a str)];
+        let cases: &[(Headers, Headers, Option<NotStored>)] = &[
             (&[], &[("cache-control", "max-age=60")], None),
             (&[], &[("cache-control", "s-maxage=60")], None),
-            (
-                &[],
-                &[("expires", "Wed, 21 Oct 2099 07:28:00 GMT")],
-                None,
-            ),
+            (&[], &[("expires", "Wed, 21 Oct 2099 07:28:00 GMT")], None),
             (&[], &[], Some(NoExplicitFreshness)),
             (
                 &[],
                 &[("last-modified", "Wed, 21 Oct 2015 07:28:00 GMT")],
                 Some(NoExplicitFreshness),
             ),
-            (&[], &[("cache-control", "no-store, max-age=60")], Some(Forbidden)),
-            (&[], &[("cache-control", "private, max-age=60")], Some(Forbidden)),
+            (
+                &[],
+                &[("cache-control", "no-store, max-age=60")],
+                Some(Forbidden),
+            ),
+            (
+                &[],
+                &[("cache-control", "private, max-age=60")],
+                Some(Forbidden),
+            ),
             (
                 &[("authorization", "Bearer x")],
                 &[("cache-control", "max-age=60")],
@@ -269,8 +277,16 @@ mod tests {
                 &[("cache-control", "max-age=60"), ("vary", "*")],
                 Some(VaryStar),
             ),
-            (&[], &[("cache-control", "max-age=0")], Some(ExpiresImmediately)),
-            (&[], &[("cache-control", "max-age=0"), ("etag", "\"a\"")], None),
+            (
+                &[],
+                &[("cache-control", "max-age=0")],
+                Some(ExpiresImmediately),
+            ),
+            (
+                &[],
+                &[("cache-control", "max-age=0"), ("etag", "\"a\"")],
+                None,
+            ),
         ];
         for (req, res, want) in cases {
             assert_eq!(reason(judge(req, res)), *want, "req {req:?} res {res:?}");
@@ -310,10 +326,20 @@ mod tests {
             panic!()
         };
         assert_eq!(timing.stale_if_error, Duration::ZERO);
-        let Verdict::Store { timing, .. } = judge(&[], &[("cache-control", "proxy-revalidate, s-maxage=10"), ("etag", "\"v1\"")]) else {
+        let Verdict::Store { timing, .. } = judge(
+            &[],
+            &[
+                ("cache-control", "proxy-revalidate, s-maxage=10"),
+                ("etag", "\"v1\""),
+            ],
+        ) else {
             panic!()
         };
-        assert_eq!(timing.ttl_at_store, Duration::ZERO, "proxy-revalidate: always revalidate");
+        assert_eq!(
+            timing.ttl_at_store,
+            Duration::ZERO,
+            "proxy-revalidate: always revalidate"
+        );
     }
 
     #[test]

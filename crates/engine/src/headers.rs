@@ -51,7 +51,10 @@ pub fn not_modified(request: &HeaderMap, stored: &HeaderMap) -> bool {
             .any(|t| t.trim() == "*" || etag_matches_weak(t, etag));
     }
     if let Some(ims) = request.get(header::IF_MODIFIED_SINCE) {
-        let since = ims.to_str().ok().and_then(|s| httpdate::parse_http_date(s).ok());
+        let since = ims
+            .to_str()
+            .ok()
+            .and_then(|s| httpdate::parse_http_date(s).ok());
         let last = stored
             .get(header::LAST_MODIFIED)
             .and_then(|v| v.to_str().ok())
@@ -81,7 +84,10 @@ mod tests {
     fn h(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut m = HeaderMap::new();
         for (k, v) in pairs {
-            m.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+            m.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
         }
         m
     }
@@ -102,17 +108,32 @@ mod tests {
 
     #[test]
     fn conditionals() {
-        let stored = h(&[("etag", "\"v1\""), ("last-modified", "Wed, 21 Oct 2015 07:28:00 GMT")]);
-        assert!(not_modified(&h(&[("if-none-match", "\"v0\", W/\"v1\"")]), &stored));
+        let stored = h(&[
+            ("etag", "\"v1\""),
+            ("last-modified", "Wed, 21 Oct 2015 07:28:00 GMT"),
+        ]);
+        assert!(not_modified(
+            &h(&[("if-none-match", "\"v0\", W/\"v1\"")]),
+            &stored
+        ));
         assert!(not_modified(&h(&[("if-none-match", "*")]), &stored));
         assert!(!not_modified(&h(&[("if-none-match", "\"v2\"")]), &stored));
         // If-None-Match wins over If-Modified-Since.
         assert!(!not_modified(
-            &h(&[("if-none-match", "\"v2\""), ("if-modified-since", "Wed, 21 Oct 2015 07:28:00 GMT")]),
+            &h(&[
+                ("if-none-match", "\"v2\""),
+                ("if-modified-since", "Wed, 21 Oct 2015 07:28:00 GMT")
+            ]),
             &stored
         ));
-        assert!(not_modified(&h(&[("if-modified-since", "Wed, 21 Oct 2015 07:28:00 GMT")]), &stored));
-        assert!(!not_modified(&h(&[("if-modified-since", "Tue, 20 Oct 2015 07:28:00 GMT")]), &stored));
+        assert!(not_modified(
+            &h(&[("if-modified-since", "Wed, 21 Oct 2015 07:28:00 GMT")]),
+            &stored
+        ));
+        assert!(!not_modified(
+            &h(&[("if-modified-since", "Tue, 20 Oct 2015 07:28:00 GMT")]),
+            &stored
+        ));
         assert!(!not_modified(&h(&[]), &stored));
     }
 }

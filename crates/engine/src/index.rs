@@ -168,7 +168,10 @@ impl Index {
     fn candidates(&self, sel: &Selector, out: &mut Vec<ObjectId>) {
         match &sel.target {
             Target::Url { host, path, query } => {
-                let Some(qm) = self.hosts.get(host.as_str()).and_then(|p| p.get(path.as_str()))
+                let Some(qm) = self
+                    .hosts
+                    .get(host.as_str())
+                    .and_then(|p| p.get(path.as_str()))
                 else {
                     return;
                 };
@@ -278,7 +281,10 @@ mod tests {
         idx.insert(meta(4, "http://a/blogger", &[]));
         idx.insert(meta(5, "http://a/about", &[]));
         assert_eq!(ids(&idx, Selector::url("http://a/blog/1").unwrap()), [1]);
-        assert_eq!(ids(&idx, Selector::url("http://a/blog/1").unwrap().any_query()), [1, 2]);
+        assert_eq!(
+            ids(&idx, Selector::url("http://a/blog/1").unwrap().any_query()),
+            [1, 2]
+        );
         assert_eq!(ids(&idx, Selector::path("/blog/1")), [1, 3]);
         assert_eq!(ids(&idx, Selector::path("/blog/1").query("page=2")), [2]);
         assert_eq!(ids(&idx, Selector::prefix("/blog/")), [1, 2, 3]);
@@ -287,7 +293,10 @@ mod tests {
         assert_eq!(ids(&idx, Selector::tag("blog")), [1, 2]);
         assert_eq!(ids(&idx, Selector::host("a")), [1, 2, 4, 5]);
         assert_eq!(ids(&idx, Selector::all()), [1, 2, 3, 4, 5]);
-        let union = idx.select(&PurgeRequest::new(vec![Selector::tag("blog"), Selector::path("/blog/1")]));
+        let union = idx.select(&PurgeRequest::new(vec![
+            Selector::tag("blog"),
+            Selector::path("/blog/1"),
+        ]));
         assert_eq!(union.len(), 3);
     }
 
@@ -295,7 +304,11 @@ mod tests {
     fn removal_leaves_nothing_behind() {
         let mut idx = Index::new();
         for i in 0..100 {
-            idx.insert(meta(i, &format!("http://h{}/p/{}?q={}", i % 3, i % 7, i), &["t", "u"]));
+            idx.insert(meta(
+                i,
+                &format!("http://h{}/p/{}?q={}", i % 3, i % 7, i),
+                &["t", "u"],
+            ));
         }
         for i in 0..100 {
             assert!(idx.remove(i).is_some());

@@ -136,7 +136,10 @@ impl CachedObject {
 
     /// Age (seconds precision is applied by the caller) at `now`.
     pub fn age(&self, now: SystemTime) -> Duration {
-        self.timing.age_at_store + now.duration_since(self.timing.stored_at).unwrap_or_default()
+        self.timing.age_at_store
+            + now
+                .duration_since(self.timing.stored_at)
+                .unwrap_or_default()
     }
 
     /// When the object stops being fresh (earlier if it was soft-purged).

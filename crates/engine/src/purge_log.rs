@@ -110,15 +110,24 @@ mod tests {
     fn fills_see_only_later_matching_purges() {
         let log = PurgeLog::with_capacity(2);
         let e0 = log.epoch();
-        assert_eq!(log.purged_since(e0, &meta("http://h/a")), SincePurge::Untouched);
+        assert_eq!(
+            log.purged_since(e0, &meta("http://h/a")),
+            SincePurge::Untouched
+        );
         log.record(Arc::new(PurgeRequest::new(vec![Selector::path("/a")])));
         assert_eq!(log.purged_since(e0, &meta("http://h/a")), SincePurge::Hard);
-        assert_eq!(log.purged_since(e0, &meta("http://h/b")), SincePurge::Untouched);
+        assert_eq!(
+            log.purged_since(e0, &meta("http://h/b")),
+            SincePurge::Untouched
+        );
         let e1 = log.epoch();
         let mut soft = PurgeRequest::new(vec![Selector::path("/b")]);
         soft.mode = PurgeMode::Soft;
         log.record(Arc::new(soft));
-        assert_eq!(log.purged_since(e1, &meta("http://h/a")), SincePurge::Untouched);
+        assert_eq!(
+            log.purged_since(e1, &meta("http://h/a")),
+            SincePurge::Untouched
+        );
         assert_eq!(log.purged_since(e1, &meta("http://h/b")), SincePurge::Soft);
         log.record(Arc::new(PurgeRequest::new(vec![Selector::path("/c")])));
         // The log (capacity 2) no longer reaches back to e0: be conservative.

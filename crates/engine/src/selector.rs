@@ -220,9 +220,7 @@ impl Selector {
                 Err(SelectorError::new("prefix", "must start with '/'"))
             }
             Target::Tag(t) if t.is_empty() => Err(SelectorError::new("tag", "must not be empty")),
-            Target::Host(h) if h.is_empty() => {
-                Err(SelectorError::new("host", "must not be empty"))
-            }
+            Target::Host(h) if h.is_empty() => Err(SelectorError::new("host", "must not be empty")),
             _ => Ok(()),
         }
     }
@@ -419,8 +417,9 @@ impl PurgeRequest {
             return Err(SelectorError::new("selectors", "must not be empty"));
         }
         for (i, s) in self.selectors.iter().enumerate() {
-            s.validate()
-                .map_err(|e| SelectorError::new(format!("selectors[{i}].{}", e.field), e.message))?;
+            s.validate().map_err(|e| {
+                SelectorError::new(format!("selectors[{i}].{}", e.field), e.message)
+            })?;
         }
         Ok(())
     }
@@ -486,14 +485,18 @@ impl PurgeRequest {
         Ok(req)
     }
 
-    fn from_draft(
-        kind: &str,
-        obj: &serde_json::Map<String, Value>,
-    ) -> Result<Self, SelectorError> {
+    fn from_draft(kind: &str, obj: &serde_json::Map<String, Value>) -> Result<Self, SelectorError> {
         let list = match obj.get("selectors") {
             Some(Value::Array(a)) if !a.is_empty() => a,
-            Some(Value::Array(_)) => return Err(SelectorError::new("selectors", "must not be empty")),
-            _ => return Err(SelectorError::new("selectors", "must be an array of strings")),
+            Some(Value::Array(_)) => {
+                return Err(SelectorError::new("selectors", "must not be empty"))
+            }
+            _ => {
+                return Err(SelectorError::new(
+                    "selectors",
+                    "must be an array of strings",
+                ))
+            }
         };
         let mode = match obj.get("purge") {
             None | Some(Value::Null) | Some(Value::Bool(true)) => PurgeMode::Hard,
@@ -541,7 +544,12 @@ mod tests {
             key: ResourceKey::parse_url(url).unwrap(),
             vary_values: vary
                 .iter()
-                .map(|(n, v)| (HeaderName::from_bytes(n.as_bytes()).unwrap(), v.map(str::to_owned)))
+                .map(|(n, v)| {
+                    (
+                        HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                        v.map(str::to_owned),
+                    )
+                })
                 .collect(),
             tags: tags.iter().map(|t| Arc::<str>::from(*t)).collect(),
         }
@@ -549,10 +557,16 @@ mod tests {
 
     #[test]
     fn matching_rules() {
-        let m = meta("https://a.example/p?x=1", &[("accept-language", Some("fr"))], &["t1"]);
+        let m = meta(
+            "https://a.example/p?x=1",
+            &[("accept-language", Some("fr"))],
+            &["t1"],
+        );
         let yes = [
             Selector::url("http://a.example/p?x=1").unwrap(),
-            Selector::url("https://A.example:443/p").unwrap().any_query(),
+            Selector::url("https://A.example:443/p")
+                .unwrap()
+                .any_query(),
             Selector::path("/p").query("x=1"),
             Selector::path("/p").any_query(),
             Selector::prefix("/"),
@@ -560,7 +574,9 @@ mod tests {
             Selector::tag("t1"),
             Selector::host("a.example"),
             Selector::all(),
-            Selector::path("/p").any_query().header("accept-language", "fr"),
+            Selector::path("/p")
+                .any_query()
+                .header("accept-language", "fr"),
             Selector::path("/p").any_query().header("x-other", "v"),
         ];
         for s in yes {
@@ -575,13 +591,17 @@ mod tests {
             Selector::prefix("/p").on_host("b.example"),
             Selector::tag("t2"),
             Selector::host("b.example"),
-            Selector::path("/p").any_query().header("accept-language", "en"),
+            Selector::path("/p")
+                .any_query()
+                .header("accept-language", "en"),
         ];
         for s in no {
             assert!(!s.matches(&m), "{s:?}");
         }
         let absent = meta("https://a.example/p", &[("accept-language", None)], &[]);
-        assert!(!Selector::path("/p").header("accept-language", "").matches(&absent));
+        assert!(!Selector::path("/p")
+            .header("accept-language", "")
+            .matches(&absent));
     }
 
     #[test]
@@ -593,11 +613,26 @@ mod tests {
             (r#"{"selectors":{}}"#, "selectors"),
             (r#"{"selectors":[{"type":"nope"}]}"#, "selectors[0].type"),
             (r#"{"selectors":[{"type":"url"}]}"#, "selectors[0].url"),
-            (r#"{"selectors":[{"type":"url","url":"/rel"}]}"#, "selectors[0].url"),
-            (r#"{"selectors":[{"type":"path","path":"p"}]}"#, "selectors[0].path"),
-            (r#"{"selectors":[{"type":"tag","tag":""}]}"#, "selectors[0].tag"),
-            (r#"{"selectors":[{"type":"tag","tag":"a","bogus":1}]}"#, "selectors[0].bogus"),
-            (r#"{"selectors":[{"type":"path","path":"/p","headers":{"bad name":"x"}}]}"#, "selectors[0].headers"),
+            (
+                r#"{"selectors":[{"type":"url","url":"/rel"}]}"#,
+                "selectors[0].url",
+            ),
+            (
+                r#"{"selectors":[{"type":"path","path":"p"}]}"#,
+                "selectors[0].path",
+            ),
+            (
+                r#"{"selectors":[{"type":"tag","tag":""}]}"#,
+                "selectors[0].tag",
+            ),
+            (
+                r#"{"selectors":[{"type":"tag","tag":"a","bogus":1}]}"#,
+                "selectors[0].bogus",
+            ),
+            (
+                r#"{"selectors":[{"type":"path","path":"/p","headers":{"bad name":"x"}}]}"#,
+                "selectors[0].headers",
+            ),
             (r#"{"selectors":[{"type":"all"}],"mode":"medium"}"#, "mode"),
             (r#"{"type":"uri","selectors":[]}"#, "selectors"),
             (r#"{"type":"uri","selectors":["nope"]}"#, "selectors[0]"),
@@ -618,20 +653,29 @@ mod tests {
         assert_eq!(
             r.selectors,
             vec![
-                Selector::path("/p").any_query().header("accept-language", "fr"),
+                Selector::path("/p")
+                    .any_query()
+                    .header("accept-language", "fr"),
                 Selector::prefix("/b/").on_host("h"),
             ]
         );
-        let bare = PurgeRequest::from_json(br#"{"type":"host","host":"x.example","mode":"soft"}"#).unwrap();
+        let bare = PurgeRequest::from_json(br#"{"type":"host","host":"x.example","mode":"soft"}"#)
+            .unwrap();
         assert_eq!(bare.selectors, vec![Selector::host("x.example")]);
         assert_eq!(bare.mode, PurgeMode::Soft);
         let draft = PurgeRequest::from_json(
             br#"{"type":"uri-prefix","selectors":["https://h.example/blog/"],"purge":false}"#,
         )
         .unwrap();
-        assert_eq!(draft.selectors, vec![Selector::prefix("/blog/").on_host("h.example")]);
+        assert_eq!(
+            draft.selectors,
+            vec![Selector::prefix("/blog/").on_host("h.example")]
+        );
         assert_eq!(draft.mode, PurgeMode::Soft);
         let group = PurgeRequest::from_json(br#"{"type":"group","selectors":["a","b"]}"#).unwrap();
-        assert_eq!(group.selectors, vec![Selector::tag("a"), Selector::tag("b")]);
+        assert_eq!(
+            group.selectors,
+            vec![Selector::tag("a"), Selector::tag("b")]
+        );
     }
 }

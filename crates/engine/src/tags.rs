@@ -148,10 +148,7 @@ mod tests {
         h.append("surrogate-key", "a  b".parse().unwrap());
         h.append("cache-tag", "c, d,,".parse().unwrap());
         h.append("xkey", "e".parse().unwrap());
-        h.append(
-            "cache-groups",
-            r#""f";p=1, token, "g\"h""#.parse().unwrap(),
-        );
+        h.append("cache-groups", r#""f";p=1, token, "g\"h""#.parse().unwrap());
         let tags = read_tags(&h, &TagHeader::all_default());
         let tags: Vec<&str> = tags.iter().map(|t| &**t).collect();
         assert_eq!(tags, ["a", "b", "c", "d", "e", "f", "g\"h"]);

@@ -185,13 +185,18 @@ impl Inner {
 
     fn purge(&self, req: Arc<PurgeRequest>) -> PurgeReport {
         let now = SystemTime::now();
-        let is_all = req.selectors.iter().any(|s| {
-            matches!(s.target, Target::All) && s.headers.is_empty()
-        });
+        let is_all = req
+            .selectors
+            .iter()
+            .any(|s| matches!(s.target, Target::All) && s.headers.is_empty());
         let mut idx = self.lock_index();
         self.reclaim(&mut idx);
         if req.dry_run {
-            let matched = if is_all { idx.len() } else { idx.select(&req).len() };
+            let matched = if is_all {
+                idx.len()
+            } else {
+                idx.select(&req).len()
+            };
             return PurgeReport {
                 matched: matched as u64,
             };
@@ -207,7 +212,9 @@ impl Inner {
                     // Dropping a large index takes time: do it off the request path.
                     std::thread::spawn(move || drop(old));
                 }
-                PurgeMode::Soft => self.soft_all_ms.store(unix_ms(now).max(1), Ordering::Release),
+                PurgeMode::Soft => self
+                    .soft_all_ms
+                    .store(unix_ms(now).max(1), Ordering::Release),
             }
             return PurgeReport { matched };
         }
@@ -239,7 +246,8 @@ impl Inner {
                     if keep.is_empty() {
                         self.cache.invalidate(&key);
                     } else {
-                        self.cache.insert(key, Arc::new(Resource { variants: keep }));
+                        self.cache
+                            .insert(key, Arc::new(Resource { variants: keep }));
                     }
                     for id in ids {
                         idx.remove(id);

@@ -247,8 +247,18 @@ pub async fn admin_call(
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let res = tokio::time::timeout(Duration::from_secs(30), client.request(req))
         .await
-        .map_err(|_| CliError::failed(format!("admin API at {} did not answer in 30s", target.admin)))?
-        .map_err(|e| CliError::failed(format!("cannot reach the admin API at {}: {e}", target.admin)))?;
+        .map_err(|_| {
+            CliError::failed(format!(
+                "admin API at {} did not answer in 30s",
+                target.admin
+            ))
+        })?
+        .map_err(|e| {
+            CliError::failed(format!(
+                "cannot reach the admin API at {}: {e}",
+                target.admin
+            ))
+        })?;
     let status = res.status();
     let body = res
         .into_body()
@@ -256,10 +266,14 @@ pub async fn admin_call(
         .await
         .map_err(|e| CliError::failed(format!("reading the admin API's answer: {e}")))?
         .to_bytes();
-    let v: Value = serde_json::from_slice(&body).unwrap_or_else(|_| json!({"error": String::from_utf8_lossy(&body)}));
+    let v: Value = serde_json::from_slice(&body)
+        .unwrap_or_else(|_| json!({"error": String::from_utf8_lossy(&body)}));
     if status != StatusCode::OK {
         let msg = v["error"].as_str().unwrap_or("request failed");
-        let field = v["field"].as_str().map(|f| format!(" ({f})")).unwrap_or_default();
+        let field = v["field"]
+            .as_str()
+            .map(|f| format!(" ({f})"))
+            .unwrap_or_default();
         let code = if status.is_client_error() { 2 } else { 1 };
         return Err(CliError {
             message: format!("admin API answered {}: {msg}{field}", status.as_u16()),

@@ -168,26 +168,34 @@ impl Settings {
 
     /// Combines a parsed file and flags.
     pub fn from_parts(f: FileConfig, o: &Overrides) -> Result<Settings, ConfigError> {
-        let upstream = o
-            .upstream
-            .clone()
-            .or(f.upstream.url)
-            .ok_or_else(|| ConfigError("no upstream: pass --upstream http://HOST:PORT or set [upstream] url".into()))?;
+        let upstream = o.upstream.clone().or(f.upstream.url).ok_or_else(|| {
+            ConfigError(
+                "no upstream: pass --upstream http://HOST:PORT or set [upstream] url".into(),
+            )
+        })?;
         let upstream = parse_upstream(&upstream)?;
         let listen = parse_addr(
             "listen",
-            o.listen.as_deref().or(f.server.listen.as_deref()).unwrap_or("127.0.0.1:8080"),
+            o.listen
+                .as_deref()
+                .or(f.server.listen.as_deref())
+                .unwrap_or("127.0.0.1:8080"),
         )?;
         let admin_listen = parse_addr(
             "admin-listen",
-            o.admin_listen.as_deref().or(f.admin.listen.as_deref()).unwrap_or("127.0.0.1:8081"),
+            o.admin_listen
+                .as_deref()
+                .or(f.admin.listen.as_deref())
+                .unwrap_or("127.0.0.1:8081"),
         )?;
         let mut admin_tokens = f.admin.tokens;
         if let Some(t) = &o.admin_token {
             admin_tokens.push(t.clone());
         }
         if admin_tokens.iter().any(|t| t.len() < 8) {
-            return Err(ConfigError("admin token: must be at least 8 characters".into()));
+            return Err(ConfigError(
+                "admin token: must be at least 8 characters".into(),
+            ));
         }
         let admin_allow = match f.admin.allow {
             Some(list) => list
@@ -211,14 +219,17 @@ impl Settings {
         let defaults = CacheConfig::default();
         let scheme = match c.scheme.as_deref() {
             None => Scheme::Http,
-            Some(s) => Scheme::parse(s)
-                .ok_or_else(|| ConfigError(format!("cache.scheme: expected http or https, got {s:?}")))?,
+            Some(s) => Scheme::parse(s).ok_or_else(|| {
+                ConfigError(format!("cache.scheme: expected http or https, got {s:?}"))
+            })?,
         };
         let tag_headers = match c.tag_headers {
             None => defaults.tag_headers.clone(),
             Some(list) => list
                 .iter()
-                .map(|n| TagHeader::parse(n).map_err(|e| ConfigError(format!("cache.tag_headers: {e}"))))
+                .map(|n| {
+                    TagHeader::parse(n).map_err(|e| ConfigError(format!("cache.tag_headers: {e}")))
+                })
                 .collect::<Result<_, _>>()?,
         };
         let cache = CacheConfig {
@@ -315,15 +326,22 @@ fn parse_addr(name: &str, s: &str) -> Result<SocketAddr, ConfigError> {
 fn parse_net(s: &str) -> Result<IpNet, ConfigError> {
     s.parse::<IpNet>()
         .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
-        .map_err(|_| ConfigError(format!("admin.allow: {s:?} is not an IP address or network")))
+        .map_err(|_| {
+            ConfigError(format!(
+                "admin.allow: {s:?} is not an IP address or network"
+            ))
+        })
 }
 
 fn opt_duration(name: &str, s: Option<&str>, default: Duration) -> Result<Duration, ConfigError> {
     match s {
         None => Ok(default),
         Some("0") => Ok(Duration::ZERO),
-        Some(s) => humantime::parse_duration(s)
-            .map_err(|e| ConfigError(format!("{name}: {s:?} is not a duration ({e}); write e.g. \"30s\""))),
+        Some(s) => humantime::parse_duration(s).map_err(|e| {
+            ConfigError(format!(
+                "{name}: {s:?} is not a duration ({e}); write e.g. \"30s\""
+            ))
+        }),
     }
 }
 
@@ -331,7 +349,9 @@ fn size_value(name: &str, v: &toml::Value) -> Result<u64, ConfigError> {
     match v {
         toml::Value::Integer(i) if *i >= 0 => Ok(*i as u64),
         toml::Value::String(s) => parse_size(name, s),
-        _ => Err(ConfigError(format!("{name}: expected a size such as \"256MiB\""))),
+        _ => Err(ConfigError(format!(
+            "{name}: expected a size such as \"256MiB\""
+        ))),
     }
 }
 
@@ -379,7 +399,13 @@ mod tests {
 
     #[test]
     fn bad_upstreams() {
-        for u in ["localhost:8000", "ftp://h", "https://h", "http://h/path", "http://"] {
+        for u in [
+            "localhost:8000",
+            "ftp://h",
+            "https://h",
+            "http://h/path",
+            "http://",
+        ] {
             let e = Settings::from_parts(FileConfig::default(), &o(u)).unwrap_err();
             assert!(e.0.contains("upstream"), "{u}: {e}");
         }
@@ -406,7 +432,10 @@ mod tests {
         assert_eq!(s.memory_capacity, 2 << 30);
         assert_eq!(s.cache.default_stale_if_error, Duration::from_secs(3600));
         assert_eq!(s.cache.tag_headers.len(), 1);
-        assert!(s.admin_allow.is_empty(), "a token disables the loopback default");
+        assert!(
+            s.admin_allow.is_empty(),
+            "a token disables the loopback default"
+        );
     }
 
     #[test]

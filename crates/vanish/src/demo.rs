@@ -23,7 +23,9 @@ pub async fn start_origin(addr: SocketAddr) -> std::io::Result<SocketAddr> {
     let renders = Arc::new(AtomicU64::new(0));
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             let renders = renders.clone();
             tokio::spawn(async move {
                 let svc = service_fn(move |req| {
@@ -48,14 +50,37 @@ fn page(req: Request<Incoming>, render: u64) -> Response<Full<Bytes>> {
         .map(|v| if v.starts_with("fr") { "fr" } else { "en" })
         .unwrap_or("en");
     let (status, cc, tags, body) = if path == "/" {
-        (200, "public, max-age=60", "home".to_owned(), format!("Vanish demo home (origin render #{render})\nTry /posts/1, /posts/2, /time\n"))
+        (
+            200,
+            "public, max-age=60",
+            "home".to_owned(),
+            format!("Vanish demo home (origin render #{render})\nTry /posts/1, /posts/2, /time\n"),
+        )
     } else if let Some(id) = path.strip_prefix("/posts/") {
         let text = if lang == "fr" { "Bonjour" } else { "Hello" };
-        (200, "public, s-maxage=300, stale-while-revalidate=30", format!("post-{id} posts"), format!("{text} from post {id} (origin render #{render}, lang {lang})\n"))
+        (
+            200,
+            "public, s-maxage=300, stale-while-revalidate=30",
+            format!("post-{id} posts"),
+            format!("{text} from post {id} (origin render #{render}, lang {lang})\n"),
+        )
     } else if path == "/time" {
-        (200, "public, max-age=5", "time".to_owned(), format!("origin render #{render} at {:?}\n", std::time::SystemTime::now()))
+        (
+            200,
+            "public, max-age=5",
+            "time".to_owned(),
+            format!(
+                "origin render #{render} at {:?}\n",
+                std::time::SystemTime::now()
+            ),
+        )
     } else {
-        (404, "public, max-age=10", "missing".to_owned(), "not found\n".to_owned())
+        (
+            404,
+            "public, max-age=10",
+            "missing".to_owned(),
+            "not found\n".to_owned(),
+        )
     };
     Response::builder()
         .status(StatusCode::from_u16(status).unwrap_or(StatusCode::OK))

@@ -10,7 +10,10 @@ use vanish::{demo, server, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("vanish: cannot start the runtime: {e}");
@@ -40,13 +43,18 @@ async fn run(cli: Cli) -> Result<(), (i32, String)> {
             serve(settings).await
         }
         Command::Demo(a) => {
-            let origin_addr = a
-                .origin_listen
-                .parse()
-                .map_err(|_| (2, format!("--origin-listen {:?}: not IP:PORT", a.origin_listen)))?;
-            let origin = demo::start_origin(origin_addr)
-                .await
-                .map_err(|e| (1, format!("cannot start the demo origin on {origin_addr}: {e}")))?;
+            let origin_addr = a.origin_listen.parse().map_err(|_| {
+                (
+                    2,
+                    format!("--origin-listen {:?}: not IP:PORT", a.origin_listen),
+                )
+            })?;
+            let origin = demo::start_origin(origin_addr).await.map_err(|e| {
+                (
+                    1,
+                    format!("cannot start the demo origin on {origin_addr}: {e}"),
+                )
+            })?;
             let overrides = Overrides {
                 upstream: Some(format!("http://{origin}")),
                 listen: Some(a.listen.clone()),
@@ -86,7 +94,9 @@ async fn run(cli: Cli) -> Result<(), (i32, String)> {
 
 async fn serve(settings: Settings) -> Result<(), (i32, String)> {
     telemetry::init_logs();
-    let running = server::start(settings).await.map_err(|e| (1, e.to_string()))?;
+    let running = server::start(settings)
+        .await
+        .map_err(|e| (1, e.to_string()))?;
     shutdown_signal().await;
     tracing::info!("shutting down");
     running.shutdown().await;

@@ -78,15 +78,25 @@ pub async fn start(settings: Settings) -> std::io::Result<Running> {
     let (tx, rx) = watch::channel(false);
     let grace = settings.shutdown_grace;
     let p = proxy.clone();
-    let t1 = tokio::spawn(accept_loop(proxy_listener, rx.clone(), grace, move |req, remote| {
-        let p = p.clone();
-        async move { p.handle(req, remote).await }
-    }));
+    let t1 = tokio::spawn(accept_loop(
+        proxy_listener,
+        rx.clone(),
+        grace,
+        move |req, remote| {
+            let p = p.clone();
+            async move { p.handle(req, remote).await }
+        },
+    ));
     let a = admin.clone();
-    let t2 = tokio::spawn(accept_loop(admin_listener, rx, grace, move |req, remote| {
-        let a = a.clone();
-        async move { a.handle(req, remote).await }
-    }));
+    let t2 = tokio::spawn(accept_loop(
+        admin_listener,
+        rx,
+        grace,
+        move |req, remote| {
+            let a = a.clone();
+            async move { a.handle(req, remote).await }
+        },
+    ));
     tracing::info!(%proxy_addr, %admin_addr, upstream = %settings.upstream, capacity = settings.memory_capacity, "vanish started");
     Ok(Running {
         proxy_addr,

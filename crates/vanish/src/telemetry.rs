@@ -23,7 +23,9 @@ pub fn prometheus() -> PrometheusHandle {
             let recorder = PrometheusBuilder::new().build_recorder();
             let handle = recorder.handle();
             if metrics::set_global_recorder(recorder).is_err() {
-                tracing::warn!("a metrics recorder was already installed; /metrics shows only store gauges");
+                tracing::warn!(
+                    "a metrics recorder was already installed; /metrics shows only store gauges"
+                );
             }
             handle
         })

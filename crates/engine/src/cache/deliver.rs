@@ -109,7 +109,9 @@ pub fn from_parts_and_body(
     body: Bytes,
     status: CacheStatus,
 ) -> Response<CacheBody> {
-    parts.headers.insert(CACHE_STATUS, status.to_header(&config.name));
+    parts
+        .headers
+        .insert(CACHE_STATUS, status.to_header(&config.name));
     parts
         .headers
         .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));

@@ -46,7 +46,11 @@ pub(super) fn origin_request(
 ) -> Request<()> {
     let mut headers = req.headers.clone();
     strip_hop_by_hop(&mut headers);
-    let method = if fill { Method::GET } else { req.method.clone() };
+    let method = if fill {
+        Method::GET
+    } else {
+        req.method.clone()
+    };
     if fill {
         for h in NOT_FORWARDED_ON_FILL.iter() {
             headers.remove(h);
@@ -82,11 +86,7 @@ pub(super) fn canonical_request(
     client: &HeaderMap,
 ) -> request::Parts {
     let mut headers = lookup::canonical_headers(key, &vary.values(client));
-    for name in [
-        header::AUTHORIZATION,
-        header::CACHE_CONTROL,
-        header::PRAGMA,
-    ] {
+    for name in [header::AUTHORIZATION, header::CACHE_CONTROL, header::PRAGMA] {
         for v in client.get_all(&name) {
             headers.append(name.clone(), v.clone());
         }
@@ -121,9 +121,10 @@ impl<S: Store + Clone> Cache<S> {
                 };
                 finish(leader, Outcome::Failed(status));
                 metrics::counter!("vanish_origin_errors_total").increment(1);
-                if let Some(obj) = stale.as_ref().filter(|o| {
-                    lookup::may_serve_stale_on_error(o, SystemTime::now())
-                }) {
+                if let Some(obj) = stale
+                    .as_ref()
+                    .filter(|o| lookup::may_serve_stale_on_error(o, SystemTime::now()))
+                {
                     tracing::warn!(error = %e, %key, "origin failed; serving stale (stale-if-error)");
                     return deliver::stale_on_error(config, obj, &req, None);
                 }
@@ -132,18 +133,17 @@ impl<S: Store + Clone> Cache<S> {
             }
         };
         if parts.status.is_server_error() {
-            if let Some(obj) = stale.as_ref().filter(|o| {
-                lookup::may_serve_stale_on_error(o, SystemTime::now())
-            }) {
+            if let Some(obj) = stale
+                .as_ref()
+                .filter(|o| lookup::may_serve_stale_on_error(o, SystemTime::now()))
+            {
                 finish(leader, Outcome::Failed(parts.status));
                 return deliver::stale_on_error(config, obj, &req, Some(parts.status.as_u16()));
             }
         }
         if parts.status == StatusCode::NOT_MODIFIED {
             if let Some(obj) = stale {
-                return self
-                    .refreshed(key, req, obj, parts, leader, epoch)
-                    .await;
+                return self.refreshed(key, req, obj, parts, leader, epoch).await;
             }
         }
         metrics::counter!("vanish_requests_total", "result" => "miss").increment(1);
@@ -205,14 +205,7 @@ impl<S: Store + Clone> Cache<S> {
             let (tx, rx) = mpsc::channel(16);
             (Some(tx), CacheBody::channel(rx))
         };
-        tokio::spawn(tee(
-            self.clone(),
-            body,
-            tx,
-            template,
-            leader,
-            epoch,
-        ));
+        tokio::spawn(tee(self.clone(), body, tx, template, leader, epoch));
         deliver::passed(config, parts, rx, status, false)
     }
 }
@@ -269,7 +262,9 @@ async fn tee<S: Store + Clone, B>(
                 return;
             }
         };
-        let Ok(data) = frame.into_data() else { continue };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
         if keeping {
             if buf.len() + data.len() > max {
                 keeping = false;
@@ -305,7 +300,16 @@ async fn tee<S: Store + Clone, B>(
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(buf.len()));
     }
     let key = meta.key.clone();
-    let obj = CachedObject::new(meta, variant, vary, status, headers, buf.freeze(), policy, timing);
+    let obj = CachedObject::new(
+        meta,
+        variant,
+        vary,
+        status,
+        headers,
+        buf.freeze(),
+        policy,
+        timing,
+    );
     let outcome = match cache.inner.store.insert(obj, epoch).await {
         Ok(Inserted::Fresh) | Ok(Inserted::MarkedStale) => Outcome::Stored,
         Ok(Inserted::Dropped) => {
@@ -324,4 +328,3 @@ async fn tee<S: Store + Clone, B>(
 pub(super) async fn drain(body: CacheBody) {
     let _ = body.collect().await;
 }
-

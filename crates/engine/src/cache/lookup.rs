@@ -57,7 +57,10 @@ pub fn judge(obj: &CachedObject, req: &request::Parts, now: SystemTime) -> Judge
     let directives = request_has_directives(&req.headers);
     match obj.state(now) {
         State::Fresh if !directives => Judgement::Fresh,
-        State::Fresh => match obj.policy.before_request(&PolicyView::new(obj, &req.headers), now) {
+        State::Fresh => match obj
+            .policy
+            .before_request(&PolicyView::new(obj, &req.headers), now)
+        {
             BeforeRequest::Fresh(_) => Judgement::Fresh,
             BeforeRequest::Stale { .. } => Judgement::Revalidate(Fwd::Request),
         },
@@ -87,7 +90,9 @@ fn client_forbids_stale(headers: &HeaderMap) -> bool {
             .filter_map(|v| v.to_str().ok())
             .any(|s| s.to_ascii_lowercase().contains(needle))
     };
-    has("cache-control", "no-cache") || has("cache-control", "max-age=0") || has("pragma", "no-cache")
+    has("cache-control", "no-cache")
+        || has("cache-control", "max-age=0")
+        || has("pragma", "no-cache")
 }
 
 /// The request `http-cache-semantics` evaluates: the stored request's canonical headers (host

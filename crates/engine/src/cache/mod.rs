@@ -118,7 +118,8 @@ impl<S: Store + Clone> Cache<S> {
                         return deliver::hit(&self.inner.config, obj, &req, now, None);
                     }
                     Judgement::StaleWhileRevalidate => {
-                        metrics::counter!("vanish_requests_total", "result" => "stale").increment(1);
+                        metrics::counter!("vanish_requests_total", "result" => "stale")
+                            .increment(1);
                         self.spawn_refresh(key.clone(), req.clone(), obj.clone(), origin.clone());
                         return deliver::hit(
                             &self.inner.config,
@@ -145,9 +146,10 @@ impl<S: Store + Clone> Cache<S> {
                         return self.fill(key, req, stale, None, fwd, origin).await;
                     }
                     Outcome::Failed(status) => {
-                        if let Some(obj) = stale.as_ref().filter(|o| {
-                            lookup::may_serve_stale_on_error(o, SystemTime::now())
-                        }) {
+                        if let Some(obj) = stale
+                            .as_ref()
+                            .filter(|o| lookup::may_serve_stale_on_error(o, SystemTime::now()))
+                        {
                             return deliver::stale_on_error(
                                 &self.inner.config,
                                 obj,
@@ -180,7 +182,13 @@ impl<S: Store + Clone> Cache<S> {
                 let (parts, body) = res.into_parts();
                 let mut status = CacheStatus::forward(fwd);
                 status.fwd_status = Some(parts.status.as_u16());
-                deliver::passed(&self.inner.config, parts, CacheBody::boxed(body), status, head)
+                deliver::passed(
+                    &self.inner.config,
+                    parts,
+                    CacheBody::boxed(body),
+                    status,
+                    head,
+                )
             }
             Err(e) => deliver::origin_error(&self.inner.config, &e),
         }

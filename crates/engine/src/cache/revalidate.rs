@@ -105,12 +105,7 @@ impl<S: Store + Clone> Cache<S> {
         };
         metrics::counter!("vanish_requests_total", "result" => "revalidated").increment(1);
         let new_obj = Arc::new(new_obj);
-        let stored = match self
-            .inner
-            .store
-            .insert(clone_object(&new_obj), epoch)
-            .await
-        {
+        let stored = match self.inner.store.insert(clone_object(&new_obj), epoch).await {
             Ok(Inserted::Fresh) | Ok(Inserted::MarkedStale) => true,
             Ok(Inserted::Dropped) => false,
             Err(e) => {

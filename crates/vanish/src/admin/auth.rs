@@ -69,14 +69,26 @@ mod tests {
     fn decisions() {
         let loopback: Vec<IpNet> = vec!["127.0.0.0/8".parse().unwrap()];
         let open = Auth::new(&[], &loopback);
-        assert_eq!(open.check("127.0.0.1".parse().unwrap(), None), Decision::Allowed);
-        assert_eq!(open.check("::ffff:127.0.0.1".parse().unwrap(), None), Decision::Allowed);
-        assert_eq!(open.check("10.0.0.1".parse().unwrap(), None), Decision::Forbidden);
+        assert_eq!(
+            open.check("127.0.0.1".parse().unwrap(), None),
+            Decision::Allowed
+        );
+        assert_eq!(
+            open.check("::ffff:127.0.0.1".parse().unwrap(), None),
+            Decision::Allowed
+        );
+        assert_eq!(
+            open.check("10.0.0.1".parse().unwrap(), None),
+            Decision::Forbidden
+        );
         let tok = Auth::new(&["s3cret-token".into()], &[]);
         let ip = "127.0.0.1".parse().unwrap();
         assert_eq!(tok.check(ip, None), Decision::BadToken);
         assert_eq!(tok.check(ip, Some(b"Bearer nope")), Decision::BadToken);
         assert_eq!(tok.check(ip, Some(b"s3cret-token")), Decision::BadToken);
-        assert_eq!(tok.check(ip, Some(b"Bearer s3cret-token")), Decision::Allowed);
+        assert_eq!(
+            tok.check(ip, Some(b"Bearer s3cret-token")),
+            Decision::Allowed
+        );
     }
 }

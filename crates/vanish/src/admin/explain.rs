@@ -48,7 +48,12 @@ pub async fn explain(
                 .meta
                 .vary_values
                 .iter()
-                .map(|(n, v)| (n.as_str().to_owned(), v.clone().map_or(Value::Null, Value::String)))
+                .map(|(n, v)| {
+                    (
+                        n.as_str().to_owned(),
+                        v.clone().map_or(Value::Null, Value::String),
+                    )
+                })
                 .collect();
             json!({
                 "id": o.id(),

@@ -175,7 +175,8 @@ impl Admin {
             let Ok(tags) = value.to_str() else {
                 return error(StatusCode::BAD_REQUEST, name, "tags must be visible ASCII");
             };
-            let selectors: Vec<Selector> = tags.split_ascii_whitespace().map(Selector::tag).collect();
+            let selectors: Vec<Selector> =
+                tags.split_ascii_whitespace().map(Selector::tag).collect();
             if selectors.is_empty() {
                 return error(StatusCode::BAD_REQUEST, name, "names no tag");
             }
@@ -186,7 +187,11 @@ impl Admin {
             r
         } else {
             let Some(host) = h.get(header::HOST).and_then(|v| v.to_str().ok()) else {
-                return error(StatusCode::BAD_REQUEST, "host", "PURGE needs a Host header naming the site");
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "host",
+                    "PURGE needs a Host header naming the site",
+                );
             };
             let pq = req.uri().path_and_query().map_or("/", |p| p.as_str());
             match Selector::url(&format!("http://{host}{pq}")) {
@@ -206,15 +211,29 @@ impl Admin {
                 "url" => url = Some(v),
                 "header" => match v.split_once(':') {
                     Some((n, val)) => headers.push((n.trim().to_owned(), val.trim().to_owned())),
-                    None => return error(StatusCode::BAD_REQUEST, "header", "expected header=Name:Value"),
+                    None => {
+                        return error(
+                            StatusCode::BAD_REQUEST,
+                            "header",
+                            "expected header=Name:Value",
+                        )
+                    }
                 },
                 other => {
-                    return error(StatusCode::BAD_REQUEST, other, "unknown parameter (expected url, header)")
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        other,
+                        "unknown parameter (expected url, header)",
+                    )
                 }
             }
         }
         let Some(url) = url else {
-            return error(StatusCode::BAD_REQUEST, "url", "is required: /explain?url=http://host/path");
+            return error(
+                StatusCode::BAD_REQUEST,
+                "url",
+                "is required: /explain?url=http://host/path",
+            );
         };
         match explain::explain(&self.store, &url, &headers).await {
             Ok(v) => json_response(StatusCode::OK, &v),

@@ -52,7 +52,9 @@ impl Proxy {
     async fn forward(&self, parts: http::request::Parts, body: Incoming) -> Response<CacheBody> {
         let config = self.cache.config();
         let head_parts = parts.clone();
-        let body = body.map_err(|e| Box::new(e) as vanish_engine::BoxError).boxed();
+        let body = body
+            .map_err(|e| Box::new(e) as vanish_engine::BoxError)
+            .boxed();
         match self.upstream.send(Request::from_parts(parts, body)).await {
             Ok(res) => {
                 let (mut rparts, rbody) = res.into_parts();

@@ -48,14 +48,19 @@ impl Upstream {
             client,
             scheme_authority: (
                 base.scheme().cloned().unwrap_or(http::uri::Scheme::HTTP),
-                base.authority().cloned().expect("validated upstream has an authority"),
+                base.authority()
+                    .cloned()
+                    .expect("validated upstream has an authority"),
             ),
             response_timeout,
         }
     }
 
     /// Sends a request (any method, any body) with forwarding headers added.
-    pub async fn send(&self, mut req: Request<UpstreamBody>) -> Result<Response<Incoming>, OriginError> {
+    pub async fn send(
+        &self,
+        mut req: Request<UpstreamBody>,
+    ) -> Result<Response<Incoming>, OriginError> {
         let pq = req
             .uri()
             .path_and_query()
@@ -103,7 +108,11 @@ pub fn add_forwarding_headers(h: &mut http::HeaderMap, client: Option<ClientAddr
         if let Ok(v) = HeaderValue::from_str(&xff) {
             h.insert("x-forwarded-for", v);
         }
-        let node = if addr.is_ipv6() { format!("\"[{ip}]\"") } else { ip };
+        let node = if addr.is_ipv6() {
+            format!("\"[{ip}]\"")
+        } else {
+            ip
+        };
         let mut fwd = format!("for={node};proto=http");
         if let Some(host) = h.get(header::HOST).and_then(|v| v.to_str().ok()) {
             if host.bytes().all(|b| b.is_ascii_graphic()) && !host.contains('"') {
@@ -121,7 +130,9 @@ impl Origin for Upstream {
 
     async fn fetch(&self, req: Request<()>) -> Result<Response<Incoming>, OriginError> {
         let (parts, ()) = req.into_parts();
-        let body = Empty::<Bytes>::new().map_err(|never| match never {}).boxed();
+        let body = Empty::<Bytes>::new()
+            .map_err(|never| match never {})
+            .boxed();
         self.send(Request::from_parts(parts, body)).await
     }
 }
