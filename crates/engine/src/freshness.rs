@@ -102,9 +102,13 @@ pub fn evaluate(
         return Verdict::Pass(NotStored::Forbidden);
     }
     let cc = CacheControl::parse(&res.headers);
+    let has_validator = res.headers.contains_key(http::header::ETAG)
+        || res.headers.contains_key(http::header::LAST_MODIFIED);
     let explicit =
         cc.s_maxage.is_some() || cc.max_age.is_some() || res.headers.contains_key("expires");
-    if !explicit && config.heuristic_fraction <= 0.0 {
+    // `no-cache` with a validator is worth storing: every use revalidates cheaply.
+    let revalidate_always = cc.no_cache && has_validator;
+    if !explicit && !revalidate_always && config.heuristic_fraction <= 0.0 {
         return Verdict::Pass(NotStored::NoExplicitFreshness);
     }
     let ttl = policy.time_to_live(now);
@@ -118,8 +122,6 @@ pub fn evaluate(
     } else {
         (Duration::ZERO, Duration::ZERO)
     };
-    let has_validator = res.headers.contains_key(http::header::ETAG)
-        || res.headers.contains_key(http::header::LAST_MODIFIED);
     if ttl.is_zero() && swr.is_zero() && sie.is_zero() && !has_validator {
         return Verdict::Pass(NotStored::ExpiresImmediately);
     }

@@ -36,6 +36,18 @@ impl<S: Store + Clone> Cache<S> {
         let config = &self.inner.config;
         let now = SystemTime::now();
         let view = PolicyView::new(&old, &req.headers);
+        // Many origins answer 304 without repeating the validator we sent; the 304 answers
+        // our conditional for this very object, so lend it the stored validators.
+        let mut not_modified = not_modified;
+        if !not_modified.headers.contains_key(header::ETAG)
+            && !not_modified.headers.contains_key(header::LAST_MODIFIED)
+        {
+            for name in [header::ETAG, header::LAST_MODIFIED] {
+                if let Some(v) = old.headers.get(&name) {
+                    not_modified.headers.insert(name, v.clone());
+                }
+            }
+        }
         let mut status = CacheStatus::forward(Fwd::Stale);
         status.fwd_status = Some(304);
         let merged = match old.policy.after_response(&view, &not_modified, now) {

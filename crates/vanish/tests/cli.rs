@@ -1,0 +1,211 @@
+//! The `vanish` binary: one-line errors with exit code 2 on bad input, graceful shutdown,
+//! and `purge` / `explain` against a running instance.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn vanish(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vanish"))
+        .args(args)
+        .output()
+        .expect("binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_upstream_and_config_give_one_line_and_exit_2() {
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["serve", "--upstream", "localhost:8000"],
+            "invalid upstream URL",
+        ),
+        (
+            vec!["serve", "--upstream", "ftp://h"],
+            "must start with http://",
+        ),
+        (vec!["serve"], "no upstream"),
+        (
+            vec![
+                "serve",
+                "--upstream",
+                "http://127.0.0.1:1",
+                "--listen",
+                "nowhere",
+            ],
+            "listen",
+        ),
+        (
+            vec![
+                "serve",
+                "--upstream",
+                "http://127.0.0.1:1",
+                "--config",
+                "/nonexistent.toml",
+            ],
+            "cannot read config",
+        ),
+    ];
+    for (args, needle) in cases {
+        let (code, _, err) = vanish(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: one line: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    let dir = std::env::temp_dir().join(format!("vanish-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[upstream]\nurl = \"http://127.0.0.1:9\"\n[cache]\nbogus_key = 1\n",
+    )
+    .unwrap();
+    let (code, _, err) = vanish(&["serve", "--config", bad.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("line 4") && err.contains("bogus_key"), "{err}");
+    let bad2 = dir.join("bad2.toml");
+    std::fs::write(&bad2, "[memory]\ncapacity = \"lots\"\n").unwrap();
+    let (code, _, err) = vanish(&[
+        "serve",
+        "--upstream",
+        "http://127.0.0.1:9",
+        "--config",
+        bad2.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("memory.capacity"), "{err}");
+}
+
+#[test]
+fn purge_cli_rejects_bad_input_with_exit_2() {
+    let (code, _, err) = vanish(&["purge"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = vanish(&["purge", "--tag", "t", "--header", "novalue"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("NAME=VALUE"), "{err}");
+    let (code, _, err) = vanish(&["purge", "--tag", "t", "--any-query"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--any-query"), "{err}");
+    // Nothing listening: a clear failure, exit 1.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", l.local_addr().unwrap());
+    drop(l);
+    let (code, _, err) = vanish(&["purge", "--admin", &dead, "--all"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot reach the admin API"), "{err}");
+}
+
+#[test]
+fn sigterm_shuts_down_gracefully() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    let l2 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let admin_port = l2.local_addr().unwrap().port();
+    drop(l2);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vanish"))
+        .args([
+            "serve",
+            "--upstream",
+            "http://127.0.0.1:9",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--admin-listen",
+            &format!("127.0.0.1:{admin_port}"),
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "vanish did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_and_explain_commands_talk_to_the_admin_api() {
+    let origin = TestOrigin::start(|_, n| {
+        Reply::ok(format!("v{n}"))
+            .header("cache-control", "max-age=60")
+            .header("surrogate-key", "post-7 posts")
+    })
+    .await;
+    let v = TestVanish::start(&origin.url()).await;
+    get(&v.url("/posts/7")).await;
+    let admin = format!("http://{}", v.running.admin_addr);
+    let url = v.url("/posts/7");
+    let (code, out, err) = tokio::task::spawn_blocking({
+        let (admin, url) = (admin.clone(), url.clone());
+        move || vanish(&["explain", "--admin", &admin, &url])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{err}");
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(j["cached"], true);
+    assert_eq!(j["variants"][0]["tags"][0], "post-7");
+    let (code, out, err) = tokio::task::spawn_blocking({
+        let admin = admin.clone();
+        move || vanish(&["purge", "--admin", &admin, "--tag", "post-7", "--dry-run"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["matched"],
+        1
+    );
+    assert!(
+        get(&v.url("/posts/7")).await.is_hit(),
+        "dry run purged nothing"
+    );
+    let (code, out, _) = tokio::task::spawn_blocking({
+        let admin = admin.clone();
+        move || vanish(&["purge", "--admin", &admin, "--path", "/posts/7"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["matched"],
+        1
+    );
+    assert!(!get(&v.url("/posts/7")).await.is_hit());
+    let (code, _, err) = tokio::task::spawn_blocking(move || {
+        vanish(&["purge", "--admin", &admin, "--path", "no-slash"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("400") && err.contains("selectors[0].path"),
+        "{err}"
+    );
+}

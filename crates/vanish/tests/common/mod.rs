@@ -1,0 +1,317 @@
+//! Test harness: a real origin on a loopback socket that counts and records its requests,
+//! a real Vanish (proxy + admin listeners) in front of it, and a small HTTP client.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use vanish::config::{FileConfig, Overrides, Settings};
+use vanish::server::{self, Running};
+
+/// What the origin answers.
+#[derive(Clone, Debug, Default)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// Wait before answering.
+    pub delay: Duration,
+    /// Send the headers and this part of the body, then reset the connection.
+    pub truncate_after: Option<usize>,
+}
+
+impl Reply {
+    pub fn ok(body: impl Into<Vec<u8>>) -> Self {
+        Reply {
+            status: 200,
+            body: body.into(),
+            ..Default::default()
+        }
+    }
+    pub fn status(mut self, s: u16) -> Self {
+        self.status = s;
+        self
+    }
+    pub fn header(mut self, k: &str, v: &str) -> Self {
+        self.headers.push((k.into(), v.into()));
+        self
+    }
+    pub fn delay(mut self, d: Duration) -> Self {
+        self.delay = d;
+        self
+    }
+}
+
+/// A request the origin received.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub method: String,
+    pub path_and_query: String,
+    pub headers: HeaderMap,
+}
+
+type Handler = Arc<dyn Fn(&Seen, usize) -> Reply + Send + Sync>;
+
+/// A real HTTP origin on 127.0.0.1.
+pub struct TestOrigin {
+    pub addr: SocketAddr,
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+    counts: Arc<Mutex<HashMap<String, usize>>>,
+    task: tokio::task::JoinHandle<()>,
+    conns: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl TestOrigin {
+    /// Starts an origin; `handler(request, n)` gets the request and how many requests this
+    /// path (with query) has seen before (0 for the first).
+    pub async fn start(handler: impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static) -> Self {
+        Self::start_on("127.0.0.1:0".parse().unwrap(), Arc::new(handler)).await
+    }
+
+    pub async fn start_on(addr: SocketAddr, handler: Handler) -> Self {
+        let listener = TcpListener::bind(addr).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let counts: Arc<Mutex<HashMap<String, usize>>> = Arc::new(Mutex::new(HashMap::new()));
+        let (s2, c2) = (seen.clone(), counts.clone());
+        let conns: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
+        let conns2 = conns.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let (seen, counts, handler) = (s2.clone(), c2.clone(), handler.clone());
+                let conn = tokio::spawn(async move {
+                    let svc = service_fn(move |req: Request<Incoming>| {
+                        let (seen, counts, handler) =
+                            (seen.clone(), counts.clone(), handler.clone());
+                        async move {
+                            let s = Seen {
+                                method: req.method().to_string(),
+                                path_and_query: req
+                                    .uri()
+                                    .path_and_query()
+                                    .map(|p| p.to_string())
+                                    .unwrap_or_default(),
+                                headers: req.headers().clone(),
+                            };
+                            let _ = req.into_body().collect().await;
+                            let n = {
+                                let mut c = counts.lock().unwrap();
+                                let e = c.entry(s.path_and_query.clone()).or_insert(0);
+                                *e += 1;
+                                *e - 1
+                            };
+                            seen.lock().unwrap().push(s.clone());
+                            let reply = handler(&s, n);
+                            if !reply.delay.is_zero() {
+                                tokio::time::sleep(reply.delay).await;
+                            }
+                            Ok::<_, Infallible>(build(reply))
+                        }
+                    });
+                    let _ = auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+                conns2.lock().unwrap().push(conn.abort_handle());
+            }
+        });
+        TestOrigin {
+            addr,
+            seen,
+            counts,
+            task,
+            conns,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Requests seen for this path and query.
+    pub fn count(&self, path_and_query: &str) -> usize {
+        *self
+            .counts
+            .lock()
+            .unwrap()
+            .get(path_and_query)
+            .unwrap_or(&0)
+    }
+
+    /// All requests seen.
+    pub fn total(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+
+    pub fn last(&self) -> Seen {
+        self.seen
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("origin saw a request")
+    }
+
+    /// Stops accepting connections (existing pooled connections are closed too).
+    pub fn stop(&self) {
+        self.task.abort();
+        for c in self.conns.lock().unwrap().drain(..) {
+            c.abort();
+        }
+    }
+}
+
+type OriginBody = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
+
+fn build(reply: Reply) -> Response<OriginBody> {
+    let mut b = Response::builder().status(StatusCode::from_u16(reply.status).unwrap());
+    for (k, v) in &reply.headers {
+        b = b.header(k.as_str(), v.as_str());
+    }
+    let body: OriginBody = match reply.truncate_after {
+        None => Full::new(Bytes::from(reply.body))
+            .map_err(|n| match n {})
+            .boxed(),
+        Some(n) => {
+            // Send the headers and the first part (hyper flushes them while the body
+            // pauses), then fail: the connection is reset mid-body.
+            let first = Bytes::copy_from_slice(&reply.body[..n]);
+            let stream = futures_util::stream::unfold(0u8, move |step| {
+                let first = first.clone();
+                async move {
+                    match step {
+                        0 => Some((Ok(Frame::data(first)), 1)),
+                        1 => {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            Some((Err(std::io::Error::other("origin reset mid-body")), 2))
+                        }
+                        _ => None,
+                    }
+                }
+            });
+            StreamBody::new(stream).boxed()
+        }
+    };
+    b.body(body).unwrap()
+}
+
+/// Vanish in front of an origin.
+pub struct TestVanish {
+    pub running: Running,
+}
+
+impl TestVanish {
+    pub async fn start(origin: &str) -> Self {
+        Self::start_with(origin, "").await
+    }
+
+    /// Starts Vanish with extra TOML configuration.
+    pub async fn start_with(origin: &str, toml: &str) -> Self {
+        let file: FileConfig = vanish::config::parse_file(toml).expect("test config parses");
+        let o = Overrides {
+            upstream: Some(origin.to_owned()),
+            listen: Some("127.0.0.1:0".into()),
+            admin_listen: Some("127.0.0.1:0".into()),
+            ..Default::default()
+        };
+        let mut settings = Settings::from_parts(file, &o).expect("valid settings");
+        settings.shutdown_grace = Duration::from_secs(1);
+        TestVanish {
+            running: server::start(settings).await.expect("vanish starts"),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.running.proxy_addr, path)
+    }
+
+    pub fn admin(&self, path: &str) -> String {
+        format!("http://{}{}", self.running.admin_addr, path)
+    }
+}
+
+/// A response as the tests see it.
+#[derive(Debug)]
+pub struct Got {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Got {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    pub fn cache_status(&self) -> &str {
+        self.header("cache-status").unwrap_or("")
+    }
+    pub fn is_hit(&self) -> bool {
+        self.cache_status().contains("; hit")
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// Sends a request; `headers` are added as given.
+pub async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> Got {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let mut b = Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let req = b.body(Full::new(Bytes::from(body.to_owned()))).unwrap();
+    let res = tokio::time::timeout(Duration::from_secs(20), client.request(req))
+        .await
+        .expect("response within 20s")
+        .expect("request succeeds");
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let body = res
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    Got {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+pub async fn get(url: &str) -> Got {
+    send("GET", url, &[], "").await
+}
+
+pub async fn get_with(url: &str, headers: &[(&str, &str)]) -> Got {
+    send("GET", url, headers, "").await
+}
+
+/// `POST /invalidate` with a JSON body.
+pub async fn purge(v: &TestVanish, json: &str) -> Got {
+    send(
+        "POST",
+        &v.admin("/invalidate"),
+        &[("content-type", "application/json")],
+        json,
+    )
+    .await
+}
