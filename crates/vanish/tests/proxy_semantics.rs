@@ -200,7 +200,8 @@ async fn last_modified_revalidation() {
 async fn freshness_directives_table() {
     // (path, response headers, request headers, stored?)
     let far = "Wed, 21 Oct 2099 07:28:00 GMT";
-    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<(&str, &str)>, bool)> = vec![
+    type Pairs = Vec<(&'static str, &'static str)>;
+    let cases: Vec<(&str, Pairs, Pairs, bool)> = vec![
         (
             "/max-age",
             vec![("cache-control", "max-age=60")],
@@ -269,7 +270,8 @@ async fn freshness_directives_table() {
             false,
         ),
     ];
-    let table: Arc<Vec<(String, Vec<(String, String)>)>> = Arc::new(
+    type Table = Vec<(String, Vec<(String, String)>)>;
+    let table: Arc<Table> = Arc::new(
         cases
             .iter()
             .map(|(p, h, _, _)| {
@@ -378,7 +380,7 @@ async fn no_cache_and_must_revalidate_go_to_the_origin() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_no_cache_revalidates() {
-    let (origin, v) = pair(|_, n| Reply::ok(format!("v{n}")).header(CC60.0, CC60.1)).await;
+    let (_origin, v) = pair(|_, n| Reply::ok(format!("v{n}")).header(CC60.0, CC60.1)).await;
     get(&v.url("/x")).await;
     let forced = get_with(&v.url("/x"), &[("cache-control", "no-cache")]).await;
     assert_eq!(forced.body, "v1");
