@@ -7,10 +7,11 @@
 
 use std::time::{Duration, SystemTime};
 
-use http::{request, response, HeaderMap};
+use http::{request, response, HeaderMap, HeaderName, HeaderValue};
 use http_cache_semantics::{CacheOptions, CachePolicy};
 
 use crate::config::CacheConfig;
+use crate::key::ResourceKey;
 use crate::object::Timing;
 use crate::variant::{Vary, VaryNames};
 
@@ -138,6 +139,63 @@ pub fn evaluate(
         vary,
         timing,
     }
+}
+
+/// Judges an origin response to a client request for `key`: reads its `Vary`, builds the
+/// canonical request (see [`canonical_request`]) and evaluates it.
+pub fn judge_response(
+    key: &ResourceKey,
+    client: &HeaderMap,
+    res: &response::Parts,
+    now: SystemTime,
+    config: &CacheConfig,
+) -> Verdict {
+    let vary = match VaryNames::from_response(&res.headers) {
+        Vary::Names(n) => n,
+        Vary::Star => return Verdict::Pass(NotStored::VaryStar),
+    };
+    evaluate(&canonical_request(key, &vary, client), res, now, config)
+}
+
+/// The canonical request a stored object's policy is built from: the host, the varied
+/// headers, and the request headers that decide storability (`Authorization`,
+/// `Cache-Control`, `Pragma`). Lookups evaluate clients' directives against the same shape,
+/// so key-policy normalisation never trips the policy's own URL and `Vary` checks.
+pub fn canonical_request(
+    key: &ResourceKey,
+    vary: &VaryNames,
+    client: &HeaderMap,
+) -> request::Parts {
+    let mut headers = canonical_headers(key, &vary.values(client));
+    for name in [
+        http::header::AUTHORIZATION,
+        http::header::CACHE_CONTROL,
+        http::header::PRAGMA,
+    ] {
+        for v in client.get_all(&name) {
+            headers.append(name.clone(), v.clone());
+        }
+    }
+    let mut r = http::Request::new(());
+    *r.headers_mut() = headers;
+    r.into_parts().0
+}
+
+/// The host and varied headers of the canonical request.
+pub fn canonical_headers(
+    key: &ResourceKey,
+    vary_values: &[(HeaderName, Option<String>)],
+) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Ok(h) = HeaderValue::from_str(key.host()) {
+        headers.insert(http::header::HOST, h);
+    }
+    for (name, value) in vary_values {
+        if let Some(v) = value.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+            headers.insert(name.clone(), v);
+        }
+    }
+    headers
 }
 
 /// The response `Cache-Control` directives the engine reads itself.

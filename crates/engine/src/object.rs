@@ -124,6 +124,71 @@ impl CachedObject {
         }
     }
 
+    /// Builds an object from a client request's headers and a complete origin response, if a
+    /// shared cache may store it (used by front ends that buffer, tests and benchmarks).
+    ///
+    /// ```
+    /// use std::time::SystemTime;
+    /// use vanish_engine::{CacheConfig, CachedObject, ResourceKey};
+    /// let key = ResourceKey::parse_url("http://example.com/a").unwrap();
+    /// let res = http::Response::builder()
+    ///     .header("cache-control", "max-age=60")
+    ///     .header("surrogate-key", "a-tag")
+    ///     .body(bytes::Bytes::from_static(b"hello"))
+    ///     .unwrap();
+    /// let obj = CachedObject::from_response(key, &http::HeaderMap::new(), res,
+    ///     &CacheConfig::default(), SystemTime::now()).unwrap();
+    /// assert_eq!(&*obj.meta.tags[0], "a-tag");
+    /// assert!(obj.headers.get("surrogate-key").is_none(), "tag headers are stripped");
+    /// ```
+    pub fn from_response(
+        key: ResourceKey,
+        request_headers: &HeaderMap,
+        response: http::Response<Bytes>,
+        config: &crate::CacheConfig,
+        now: SystemTime,
+    ) -> Result<CachedObject, crate::freshness::NotStored> {
+        use crate::freshness::{judge_response, NotStored, Verdict};
+        let (parts, body) = response.into_parts();
+        if body.len() > config.max_object_size {
+            return Err(NotStored::TooLarge);
+        }
+        let (policy, vary, timing) =
+            match judge_response(&key, request_headers, &parts, now, config) {
+                Verdict::Store {
+                    policy,
+                    vary,
+                    timing,
+                } => (policy, vary, timing),
+                Verdict::Pass(reason) => return Err(reason),
+            };
+        let meta = ObjectMeta {
+            id: next_object_id(),
+            key,
+            vary_values: vary.values(request_headers),
+            tags: crate::tags::read_tags(&parts.headers, &config.tag_headers),
+        };
+        let mut headers = parts.headers;
+        crate::cache::clean_stored_headers(config, &mut headers);
+        if !headers.contains_key(http::header::CONTENT_LENGTH) {
+            headers.insert(
+                http::header::CONTENT_LENGTH,
+                http::HeaderValue::from(body.len()),
+            );
+        }
+        let variant = vary.variant_key(request_headers);
+        Ok(CachedObject::new(
+            meta,
+            variant,
+            vary,
+            parts.status,
+            headers,
+            body,
+            *policy,
+            timing,
+        ))
+    }
+
     /// The object's id.
     pub fn id(&self) -> ObjectId {
         self.meta.id

@@ -18,14 +18,14 @@ use super::{deliver, lookup, Cache};
 use crate::body::{BoxError, CacheBody};
 use crate::cache_status::{CacheStatus, Fwd};
 use crate::coalesce::{Leader, Outcome};
-use crate::freshness::{evaluate, NotStored, Verdict};
+use crate::freshness::{judge_response, NotStored, Verdict};
 use crate::headers::strip_hop_by_hop;
 use crate::key::ResourceKey;
 use crate::object::{next_object_id, CachedObject, ObjectMeta};
 use crate::origin::{Origin, OriginError};
 use crate::store::{Inserted, Store};
 use crate::tags::read_tags;
-use crate::variant::{Vary, VaryNames};
+use crate::variant::VaryNames;
 
 /// Request headers never sent on a fill: the cache wants a complete `200` to store, and
 /// answers the client's own conditionals and ranges itself.
@@ -76,24 +76,6 @@ pub(super) fn origin_request(
     *out.headers_mut() = headers;
     *out.extensions_mut() = req.extensions.clone();
     out
-}
-
-/// The canonical request a stored object's policy is built from: host, varied headers, and
-/// the request headers that decide storability.
-pub(super) fn canonical_request(
-    key: &ResourceKey,
-    vary: &VaryNames,
-    client: &HeaderMap,
-) -> request::Parts {
-    let mut headers = lookup::canonical_headers(key, &vary.values(client));
-    for name in [header::AUTHORIZATION, header::CACHE_CONTROL, header::PRAGMA] {
-        for v in client.get_all(&name) {
-            headers.append(name.clone(), v.clone());
-        }
-    }
-    let mut r = Request::new(());
-    *r.headers_mut() = headers;
-    r.into_parts().0
 }
 
 impl<S: Store + Clone> Cache<S> {
@@ -148,12 +130,7 @@ impl<S: Store + Clone> Cache<S> {
         }
         metrics::counter!("vanish_requests_total", "result" => "miss").increment(1);
         let now = SystemTime::now();
-        let vary_names = match VaryNames::from_response(&parts.headers) {
-            Vary::Names(n) => n,
-            Vary::Star => VaryNames::default(), // evaluate() refuses it
-        };
-        let canonical = canonical_request(&key, &vary_names, &req.headers);
-        let verdict = evaluate(&canonical, &parts, now, config);
+        let verdict = judge_response(&key, &req.headers, &parts, now, config);
         let too_large = parts
             .headers
             .get(header::CONTENT_LENGTH)

@@ -7,12 +7,12 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use http::{request, HeaderMap, HeaderValue, Method, Uri};
+use http::{request, HeaderMap, Method, Uri};
 use http_cache_semantics::{BeforeRequest, RequestLike};
 
 use super::Cache;
 use crate::cache_status::Fwd;
-use crate::freshness::request_has_directives;
+use crate::freshness::{canonical_headers, request_has_directives};
 use crate::key::ResourceKey;
 use crate::object::{CachedObject, State};
 use crate::store::Store;
@@ -111,23 +111,6 @@ impl PolicyView {
         }
         PolicyView { headers }
     }
-}
-
-/// The headers of the canonical request a policy is built from and evaluated against.
-pub(crate) fn canonical_headers(
-    key: &ResourceKey,
-    vary_values: &[(http::HeaderName, Option<String>)],
-) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    if let Ok(h) = HeaderValue::from_str(key.host()) {
-        headers.insert(http::header::HOST, h);
-    }
-    for (name, value) in vary_values {
-        if let Some(v) = value.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
-            headers.insert(name.clone(), v);
-        }
-    }
-    headers
 }
 
 impl RequestLike for PolicyView {

@@ -195,7 +195,7 @@ impl<S: Store + Clone> Cache<S> {
     }
 }
 
-pub use deliver::CACHE_STATUS;
+pub use deliver::{clean_stored_headers, CACHE_STATUS};
 
 /// The cache's `502`/`504` response for an origin that gave no response (for front ends that
 /// forward requests themselves).

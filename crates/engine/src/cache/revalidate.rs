@@ -10,13 +10,13 @@ use std::time::SystemTime;
 use http::{header, request, response, Response, StatusCode};
 use http_cache_semantics::AfterResponse;
 
-use super::fill::{canonical_request, drain};
+use super::fill::drain;
 use super::lookup::PolicyView;
 use super::{deliver, Cache};
 use crate::body::CacheBody;
 use crate::cache_status::{CacheStatus, Fwd};
 use crate::coalesce::{Join, Leader, Outcome};
-use crate::freshness::{evaluate, Verdict};
+use crate::freshness::{canonical_request, evaluate, Verdict};
 use crate::key::ResourceKey;
 use crate::object::{next_object_id, CachedObject, ObjectMeta};
 use crate::origin::Origin;
