@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Bound;
 use std::sync::Arc;
 
+use crate::key::hostname;
 use crate::object::{ObjectId, ObjectMeta};
 use crate::selector::{PurgeRequest, QueryMatch, Selector, Target};
 
@@ -22,7 +23,7 @@ type QueryMap = HashMap<Box<str>, Vec<ObjectId>>;
 #[derive(Default, Debug)]
 pub struct Index {
     metas: HashMap<ObjectId, Arc<ObjectMeta>>,
-    /// host -> ordered path -> query -> ids.
+    /// host name (without port) -> ordered path -> query -> ids.
     hosts: HashMap<Box<str>, BTreeMap<Box<str>, QueryMap>>,
     /// ordered path (all hosts) -> query -> ids.
     paths: BTreeMap<Box<str>, QueryMap>,
@@ -93,7 +94,7 @@ impl Index {
         let id = meta.id;
         let key = &meta.key;
         let q = query_key(key.query());
-        let host_paths = self.hosts.entry(key.host().into()).or_default();
+        let host_paths = self.hosts.entry(hostname(key.host()).into()).or_default();
         add(host_paths.entry(key.path().into()).or_default(), &q, id);
         add(self.paths.entry(key.path().into()).or_default(), &q, id);
         for t in &meta.tags {
@@ -107,14 +108,15 @@ impl Index {
         let meta = self.metas.remove(&id)?;
         let key = &meta.key;
         let q = query_key(key.query());
-        if let Some(host_paths) = self.hosts.get_mut(key.host()) {
+        let name = hostname(key.host());
+        if let Some(host_paths) = self.hosts.get_mut(name) {
             if let Some(qm) = host_paths.get_mut(key.path()) {
                 if del(qm, &q, id) {
                     host_paths.remove(key.path());
                 }
             }
             if host_paths.is_empty() {
-                self.hosts.remove(key.host());
+                self.hosts.remove(name);
             }
         }
         if let Some(qm) = self.paths.get_mut(key.path()) {
@@ -170,7 +172,7 @@ impl Index {
             Target::Url { host, path, query } => {
                 let Some(qm) = self
                     .hosts
-                    .get(host.as_str())
+                    .get(hostname(host))
                     .and_then(|p| p.get(path.as_str()))
                 else {
                     return;
@@ -199,7 +201,7 @@ impl Index {
             }
             Target::Prefix { prefix, host } => match host {
                 Some(h) => {
-                    if let Some(paths) = self.hosts.get(h.as_str()) {
+                    if let Some(paths) = self.hosts.get(hostname(h)) {
                         for (_, qm) in prefix_range(paths, prefix) {
                             all_ids(qm, out);
                         }
@@ -217,7 +219,7 @@ impl Index {
                 }
             }
             Target::Host(h) => {
-                if let Some(paths) = self.hosts.get(h.as_str()) {
+                if let Some(paths) = self.hosts.get(hostname(h)) {
                     for qm in paths.values() {
                         all_ids(qm, out);
                     }
@@ -292,12 +294,28 @@ mod tests {
         assert_eq!(ids(&idx, Selector::prefix("/blog/").on_host("b")), [3]);
         assert_eq!(ids(&idx, Selector::tag("blog")), [1, 2]);
         assert_eq!(ids(&idx, Selector::host("a")), [1, 2, 4, 5]);
-        assert_eq!(ids(&idx, Selector::all()), [1, 2, 3, 4, 5]);
+        idx.insert(meta(6, "http://a:8080/blog/1", &[]));
+        assert_eq!(
+            ids(&idx, Selector::host("a")),
+            [1, 2, 4, 5, 6],
+            "no port: every port"
+        );
+        assert_eq!(ids(&idx, Selector::host("a:8080")), [6]);
+        assert_eq!(
+            ids(&idx, Selector::url("http://a:8080/blog/1").unwrap()),
+            [6]
+        );
+        assert_eq!(ids(&idx, Selector::prefix("/blog/").on_host("a:8080")), [6]);
+        assert_eq!(ids(&idx, Selector::all()), [1, 2, 3, 4, 5, 6]);
         let union = idx.select(&PurgeRequest::new(vec![
             Selector::tag("blog"),
             Selector::path("/blog/1"),
         ]));
-        assert_eq!(union.len(), 3);
+        assert_eq!(
+            union.len(),
+            4,
+            "blog tag (1, 2) and /blog/1 on every host (1, 3, 6)"
+        );
     }
 
     #[test]

@@ -217,6 +217,29 @@ pub fn normalize_authority(scheme: Scheme, authority: &str) -> String {
     out
 }
 
+/// The host name of an authority, without its port (`[::1]:8080` gives `[::1]`).
+pub fn hostname(authority: &str) -> &str {
+    if authority.starts_with('[') {
+        return match authority.find(']') {
+            Some(i) => &authority[..=i],
+            None => authority,
+        };
+    }
+    match authority.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => authority,
+    }
+}
+
+/// True when a host given in a purge (`example.com`: any port; `example.com:8080`: that
+/// port) names this key's authority.
+pub fn host_matches(selector_host: &str, authority: &str) -> bool {
+    if selector_host == authority {
+        return true;
+    }
+    hostname(selector_host) == selector_host && hostname(authority) == selector_host
+}
+
 /// Normalises a host given alone (as in a `host` selector): lower case, no trailing dot.
 ///
 /// A port is kept; `:80` and `:443` are dropped since they are default for one scheme each.
@@ -250,6 +273,18 @@ mod tests {
         for (url, host) in cases {
             assert_eq!(ResourceKey::parse_url(url).unwrap().host(), host, "{url}");
         }
+    }
+
+    #[test]
+    fn host_matching() {
+        assert!(host_matches("h", "h"));
+        assert!(host_matches("h", "h:8080"));
+        assert!(host_matches("h:8080", "h:8080"));
+        assert!(!host_matches("h:8080", "h"));
+        assert!(!host_matches("h:8080", "h:9090"));
+        assert!(host_matches("[::1]", "[::1]:8080"));
+        assert!(!host_matches("h", "hh"));
+        assert_eq!(hostname("[::1]:80"), "[::1]");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::fmt;
 use http::HeaderName;
 use serde_json::Value;
 
-use crate::key::{normalize_host, ResourceKey};
+use crate::key::{host_matches, normalize_host, ResourceKey};
 use crate::object::ObjectMeta;
 
 /// Which queries a `url` or `path` selector matches.
@@ -54,12 +54,12 @@ pub enum Target {
     Prefix {
         /// The path prefix.
         prefix: String,
-        /// Restrict to this normalised host.
+        /// Restrict to this normalised host (without a port: on every port).
         host: Option<String>,
     },
     /// Every object carrying this tag.
     Tag(String),
-    /// Everything of one normalised host.
+    /// Everything of one normalised host (without a port: on every port).
     Host(String),
     /// Everything.
     All,
@@ -235,10 +235,10 @@ impl Selector {
             Target::Path { path, query } => key.path() == path && query.matches(key.query()),
             Target::Prefix { prefix, host } => {
                 key.path().starts_with(prefix.as_str())
-                    && host.as_deref().is_none_or(|h| key.host() == h)
+                    && host.as_deref().is_none_or(|h| host_matches(h, key.host()))
             }
             Target::Tag(t) => meta.tags.iter().any(|x| **x == **t),
-            Target::Host(h) => key.host() == h,
+            Target::Host(h) => host_matches(h, key.host()),
             Target::All => true,
         };
         target && self.headers_match(meta)
