@@ -1,11 +1,12 @@
 //! Expiry of resources in moka: a resource lives until its last variant may no longer be
 //! served or revalidated. Owns nothing else.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use vanish_engine::store::Resource;
 use vanish_engine::ResourceKey;
+
+use crate::Entry;
 
 /// moka expiry policy: end of the latest variant's retention.
 pub(crate) struct RetainUntil;
@@ -22,11 +23,11 @@ fn remaining(r: &Resource) -> Duration {
         .max(Duration::from_millis(1))
 }
 
-impl moka::Expiry<ResourceKey, Arc<Resource>> for RetainUntil {
+impl moka::Expiry<ResourceKey, Entry> for RetainUntil {
     fn expire_after_create(
         &self,
         _key: &ResourceKey,
-        value: &Arc<Resource>,
+        (_, value): &Entry,
         _created_at: Instant,
     ) -> Option<Duration> {
         Some(remaining(value))
@@ -35,7 +36,7 @@ impl moka::Expiry<ResourceKey, Arc<Resource>> for RetainUntil {
     fn expire_after_update(
         &self,
         _key: &ResourceKey,
-        value: &Arc<Resource>,
+        (_, value): &Entry,
         _updated_at: Instant,
         _duration_until_expiry: Option<Duration>,
     ) -> Option<Duration> {

@@ -41,8 +41,13 @@ pub struct MemoryStore {
     inner: Arc<Inner>,
 }
 
+/// What moka holds per resource: the `all`-purge generation it was stored in, and its variants.
+type Entry = (u64, Arc<Resource>);
+
 struct Inner {
-    cache: Moka<ResourceKey, Arc<Resource>>,
+    cache: Moka<ResourceKey, Entry>,
+    /// Bumped by each hard `all` purge; entries of older generations are never served.
+    generation: AtomicU64,
     index: Mutex<Index>,
     removed: Removed,
     log: PurgeLog,
@@ -64,13 +69,13 @@ impl MemoryStore {
         let listener_queue = removed.clone();
         let cache = Moka::builder()
             .max_capacity(capacity_bytes)
-            .weigher(|_k: &ResourceKey, r: &Arc<Resource>| {
+            .weigher(|_k: &ResourceKey, (_, r): &Entry| {
                 r.variants
                     .iter()
                     .fold(0u32, |acc, o| acc.saturating_add(o.weight()))
             })
             .expire_after(expiry::RetainUntil)
-            .eviction_listener(move |_k, r: Arc<Resource>, cause| {
+            .eviction_listener(move |_k, (_, r): Entry, cause| {
                 if cause != RemovalCause::Replaced {
                     listener_queue.push(r.variants.iter().map(|o| o.id()));
                 }
@@ -78,6 +83,7 @@ impl MemoryStore {
             .build();
         let inner = Arc::new(Inner {
             cache,
+            generation: AtomicU64::new(0),
             index: Mutex::new(Index::new()),
             removed,
             log: PurgeLog::default(),
@@ -122,8 +128,7 @@ impl Inner {
         for id in self.removed.drain() {
             let Some(meta) = idx.get(id) else { continue };
             let still_stored = self
-                .cache
-                .get(&meta.key)
+                .get_current(&meta.key)
                 .is_some_and(|r| r.variants.iter().any(|o| o.id() == id));
             if !still_stored {
                 idx.remove(id);
@@ -131,8 +136,14 @@ impl Inner {
         }
     }
 
+    /// The resource stored for `key`, unless a later `all` purge removed it.
+    fn get_current(&self, key: &ResourceKey) -> Option<Arc<Resource>> {
+        let (generation, r) = self.cache.get(key)?;
+        (generation == self.generation.load(Ordering::Acquire)).then_some(r)
+    }
+
     fn lookup(&self, key: &ResourceKey) -> Option<Arc<Resource>> {
-        let r = self.cache.get(key)?;
+        let r = self.get_current(key)?;
         let soft_all = self.soft_all_ms.load(Ordering::Acquire);
         if soft_all != 0 {
             let at = UNIX_EPOCH + Duration::from_millis(soft_all);
@@ -160,7 +171,7 @@ impl Inner {
         let key = object.key().clone();
         let mut variants: Vec<Arc<CachedObject>> = Vec::new();
         let mut dropped: Vec<ObjectId> = Vec::new();
-        if let Some(existing) = self.cache.get(&key) {
+        if let Some(existing) = self.get_current(&key) {
             for o in &existing.variants {
                 let same_variant = o.vary == object.vary && o.variant == object.variant;
                 if same_variant || o.retain_until() <= now {
@@ -175,7 +186,9 @@ impl Inner {
         }
         let meta = Arc::new(object.meta.clone());
         variants.push(Arc::new(object));
-        self.cache.insert(key, Arc::new(Resource { variants }));
+        let generation = self.generation.load(Ordering::Acquire);
+        self.cache
+            .insert(key, (generation, Arc::new(Resource { variants })));
         for id in dropped {
             idx.remove(id);
         }
@@ -206,6 +219,9 @@ impl Inner {
             let matched = idx.len() as u64;
             match req.mode {
                 PurgeMode::Hard => {
+                    // O(1): older generations are never served again (checked under the
+                    // index lock that inserts hold); moka reclaims their memory lazily.
+                    self.generation.fetch_add(1, Ordering::AcqRel);
                     let old = std::mem::take(&mut *idx);
                     self.cache.invalidate_all();
                     drop(idx);
@@ -224,7 +240,7 @@ impl Inner {
             by_key.entry(m.key.clone()).or_default().push(m.id);
         }
         for (key, ids) in by_key {
-            let Some(res) = self.cache.get(&key) else {
+            let Some(res) = self.get_current(&key) else {
                 for id in ids {
                     idx.remove(id);
                 }
@@ -246,8 +262,9 @@ impl Inner {
                     if keep.is_empty() {
                         self.cache.invalidate(&key);
                     } else {
+                        let generation = self.generation.load(Ordering::Acquire);
                         self.cache
-                            .insert(key, Arc::new(Resource { variants: keep }));
+                            .insert(key, (generation, Arc::new(Resource { variants: keep })));
                     }
                     for id in ids {
                         idx.remove(id);
