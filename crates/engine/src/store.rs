@@ -128,4 +128,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Current sizes.
     fn stats(&self) -> StoreStats;
+
+    /// A short name for health checks and logs (`memory`, `redis`).
+    fn name(&self) -> &'static str {
+        "store"
+    }
+
+    /// Whether the store can serve and purge right now (`Err` says why not).
+    fn health(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

@@ -305,6 +305,10 @@ impl Store for MemoryStore {
         self.inner.log.epoch()
     }
 
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
     fn stats(&self) -> StoreStats {
         StoreStats {
             objects: self.inner.lock_index().len() as u64,

@@ -16,7 +16,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use vanish_engine::{Cache, CacheBody};
+use vanish_engine::{Cache, CacheBody, Store};
 use vanish_memory::MemoryStore;
 
 use crate::admin::auth::Auth;
@@ -27,18 +27,18 @@ use crate::proxy::Proxy;
 use crate::telemetry;
 
 /// A running Vanish: its addresses, its cache, and a way to stop it.
-pub struct Running {
+pub struct Running<S = MemoryStore> {
     /// Where the proxy listens.
     pub proxy_addr: SocketAddr,
     /// Where the admin API listens.
     pub admin_addr: SocketAddr,
     /// The engine (tests and embedding use it directly).
-    pub cache: Cache<MemoryStore>,
+    pub cache: Cache<S>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
-impl Running {
+impl<S> Running<S> {
     /// Stops accepting, lets requests in flight finish (up to the grace period), and returns.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
@@ -48,8 +48,17 @@ impl Running {
     }
 }
 
-/// Binds both listeners and starts serving.
+/// Binds both listeners and starts serving, with the embedded memory store.
 pub async fn start(settings: Settings) -> std::io::Result<Running> {
+    let store = MemoryStore::new(settings.memory_capacity);
+    start_with_store(settings, store).await
+}
+
+/// Binds both listeners and starts serving over any store.
+pub async fn start_with_store<S: Store + Clone>(
+    settings: Settings,
+    store: S,
+) -> std::io::Result<Running<S>> {
     let proxy_listener = TcpListener::bind(settings.listen)
         .await
         .map_err(|e| with_context(e, "proxy", settings.listen))?;
@@ -58,7 +67,6 @@ pub async fn start(settings: Settings) -> std::io::Result<Running> {
         .map_err(|e| with_context(e, "admin", settings.admin_listen))?;
     let proxy_addr = proxy_listener.local_addr()?;
     let admin_addr = admin_listener.local_addr()?;
-    let store = MemoryStore::new(settings.memory_capacity);
     let cache = Cache::new(store.clone(), settings.cache.clone());
     let upstream = Upstream::new(
         &settings.upstream,

@@ -9,11 +9,10 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{json, Value};
 use vanish_engine::object::State;
 use vanish_engine::{ResourceKey, Store};
-use vanish_memory::MemoryStore;
 
 /// Describes what is stored for `url`; `headers` pick the variant a request would get.
-pub async fn explain(
-    store: &MemoryStore,
+pub async fn explain<S: Store>(
+    store: &S,
     url: &str,
     headers: &[(String, String)],
 ) -> Result<Value, (String, String)> {

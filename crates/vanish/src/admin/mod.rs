@@ -20,7 +20,6 @@ use serde_json::{json, Value};
 use vanish_engine::{
     CacheBody, Invalidator, PurgeError, PurgeMode, PurgeRequest, Selector, SelectorError, Store,
 };
-use vanish_memory::MemoryStore;
 
 use self::auth::{Auth, Decision};
 
@@ -29,11 +28,11 @@ pub const MAX_BODY: usize = 1024 * 1024;
 
 /// The admin service.
 #[derive(Clone)]
-pub struct Admin {
+pub struct Admin<S> {
     /// Purges.
-    pub invalidator: Invalidator<MemoryStore>,
+    pub invalidator: Invalidator<S>,
     /// The store (for explain and health).
-    pub store: MemoryStore,
+    pub store: S,
     /// Who may call.
     pub auth: Auth,
     /// Metrics renderer.
@@ -75,7 +74,7 @@ fn selector_error(e: &SelectorError) -> Response<CacheBody> {
     error(StatusCode::BAD_REQUEST, &e.field, &e.message)
 }
 
-impl Admin {
+impl<S: Store + Clone> Admin<S> {
     /// Serves one admin request.
     pub async fn handle(
         &self,
@@ -258,9 +257,18 @@ impl Admin {
 
     fn health(&self) -> Response<CacheBody> {
         let s = self.store.stats();
+        let (status, state, problem) = match self.store.health() {
+            Ok(()) => (StatusCode::OK, "ok", None),
+            Err(e) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "degraded",
+                Some(e.to_string()),
+            ),
+        };
         json_response(
-            StatusCode::OK,
-            &json!({"status": "ok", "store": "memory", "objects": s.objects, "bytes": s.bytes, "capacity": s.capacity}),
+            status,
+            &json!({"status": state, "store": self.store.name(), "problem": problem,
+                    "objects": s.objects, "bytes": s.bytes, "capacity": s.capacity}),
         )
     }
 }

@@ -13,21 +13,20 @@ use http::{header, HeaderValue, Method, Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use vanish_engine::cache_status::{CacheStatus, Fwd};
-use vanish_engine::{Cache, CacheBody};
-use vanish_memory::MemoryStore;
+use vanish_engine::{Cache, CacheBody, Store};
 
 use self::upstream::{ClientAddr, Upstream};
 
 /// Everything the proxy service needs, shared by all connections.
 #[derive(Clone)]
-pub struct Proxy {
+pub struct Proxy<S> {
     /// The engine.
-    pub cache: Cache<MemoryStore>,
+    pub cache: Cache<S>,
     /// The origin.
     pub upstream: Upstream,
 }
 
-impl Proxy {
+impl<S: Store + Clone> Proxy<S> {
     /// Serves one client request.
     pub async fn handle(
         &self,
