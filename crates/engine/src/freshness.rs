@@ -13,6 +13,7 @@ use http_cache_semantics::{CacheOptions, CachePolicy};
 use crate::config::CacheConfig;
 use crate::key::ResourceKey;
 use crate::object::Timing;
+use crate::policy::Overrides;
 use crate::variant::{Vary, VaryNames};
 
 /// Why a response was not stored (shown in logs, `Cache-Status` `detail` and metrics).
@@ -30,6 +31,10 @@ pub enum NotStored {
     VaryStar,
     /// The body is larger than the maximum object size.
     TooLarge,
+    /// The route's `cacheable_status` does not list the status.
+    Status,
+    /// The route bypasses the cache (e.g. a session cookie).
+    Bypass,
 }
 
 impl NotStored {
@@ -42,6 +47,8 @@ impl NotStored {
             NotStored::SetCookie => "set-cookie",
             NotStored::VaryStar => "vary-star",
             NotStored::TooLarge => "too-large",
+            NotStored::Status => "status",
+            NotStored::Bypass => "bypass",
         }
     }
 }
@@ -72,29 +79,46 @@ pub fn cache_options(config: &CacheConfig) -> CacheOptions {
     }
 }
 
-/// Decides whether a response to a request may be stored, and computes its timing.
+/// Decides whether a response to a request may be stored, and computes its timing, with a
+/// route's overrides (see [`crate::policy::Overrides`]).
 pub fn evaluate(
     req: &request::Parts,
     res: &response::Parts,
     now: SystemTime,
     config: &CacheConfig,
+    overrides: &Overrides,
 ) -> Verdict {
     let vary = match VaryNames::from_response(&res.headers) {
         Vary::Star => return Verdict::Pass(NotStored::VaryStar),
         Vary::Names(n) => n,
     };
+    if let Some(list) = &overrides.cacheable_status {
+        if !list.contains(&res.status.as_u16()) {
+            return Verdict::Pass(NotStored::Status);
+        }
+    }
     if res.headers.contains_key(http::header::SET_COOKIE) && !config.store_set_cookie {
         return Verdict::Pass(NotStored::SetCookie);
     }
-    let policy = if res.headers.contains_key(http::header::SET_COOKIE) {
-        // Configured to store it: the crate would otherwise refuse freshness to Set-Cookie
-        // responses, so judge the response without that header.
+    let cc = CacheControl::parse(&res.headers);
+    let explicit =
+        cc.s_maxage.is_some() || cc.max_age.is_some() || res.headers.contains_key("expires");
+    let set_cookie = res.headers.contains_key(http::header::SET_COOKIE);
+    let policy = if set_cookie || (overrides.ttl.is_some() && !explicit) {
+        // Judge a copy: without Set-Cookie when configured to store it (the crate would refuse
+        // it freshness), and with the route's TTL as max-age when the origin gave none (a TTL
+        // override never lifts no-store, private or Authorization).
         let mut res2 = response::Builder::new()
             .status(res.status)
             .body(())
             .unwrap();
         *res2.headers_mut() = res.headers.clone();
         res2.headers_mut().remove(http::header::SET_COOKIE);
+        if let (Some(ttl), false) = (overrides.ttl, explicit) {
+            if let Ok(v) = HeaderValue::from_str(&format!("max-age={}", ttl.as_secs())) {
+                res2.headers_mut().append(http::header::CACHE_CONTROL, v);
+            }
+        }
         CachePolicy::new_options(req, &res2.into_parts().0, now, cache_options(config))
     } else {
         CachePolicy::new_options(req, res, now, cache_options(config))
@@ -102,21 +126,26 @@ pub fn evaluate(
     if !policy.is_storable() {
         return Verdict::Pass(NotStored::Forbidden);
     }
-    let cc = CacheControl::parse(&res.headers);
     let has_validator = res.headers.contains_key(http::header::ETAG)
         || res.headers.contains_key(http::header::LAST_MODIFIED);
-    let explicit =
-        cc.s_maxage.is_some() || cc.max_age.is_some() || res.headers.contains_key("expires");
     // `no-cache` with a validator is worth storing: every use revalidates cheaply.
     let revalidate_always = cc.no_cache && has_validator;
-    if !explicit && !revalidate_always && config.heuristic_fraction <= 0.0 {
+    if !explicit
+        && !revalidate_always
+        && overrides.ttl.is_none()
+        && config.heuristic_fraction <= 0.0
+    {
         return Verdict::Pass(NotStored::NoExplicitFreshness);
     }
-    let ttl = policy.time_to_live(now);
+    let ttl = match overrides.ttl {
+        Some(t) if !cc.no_cache && !cc.proxy_revalidate => t,
+        _ => policy.time_to_live(now),
+    };
     let may_serve_stale = !(cc.must_revalidate || cc.proxy_revalidate || cc.no_cache);
     let (swr, sie) = if may_serve_stale {
         (
             cc.stale_while_revalidate
+                .or(overrides.grace)
                 .unwrap_or(config.default_stale_while_revalidate),
             cc.stale_if_error.unwrap_or(config.default_stale_if_error),
         )
@@ -149,12 +178,19 @@ pub fn judge_response(
     res: &response::Parts,
     now: SystemTime,
     config: &CacheConfig,
+    overrides: &Overrides,
 ) -> Verdict {
     let vary = match VaryNames::from_response(&res.headers) {
         Vary::Names(n) => n,
         Vary::Star => return Verdict::Pass(NotStored::VaryStar),
     };
-    evaluate(&canonical_request(key, &vary, client), res, now, config)
+    evaluate(
+        &canonical_request(key, &vary, client),
+        res,
+        now,
+        config,
+        overrides,
+    )
 }
 
 /// The canonical request a stored object's policy is built from: the host, the varied
@@ -278,6 +314,7 @@ mod tests {
             &res.body(()).unwrap().into_parts().0,
             SystemTime::now(),
             cfg,
+            &Overrides::default(),
         )
     }
 

@@ -7,6 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::policy::{DefaultPolicy, KeyPolicy};
 use crate::selector::{PurgeMode, PurgeRequest, Selector, SelectorError};
 use crate::store::{PurgeReport, Store, StoreError};
 
@@ -45,12 +46,18 @@ impl std::error::Error for PurgeError {}
 #[derive(Clone)]
 pub struct Invalidator<S> {
     store: S,
+    policy: Arc<dyn KeyPolicy>,
 }
 
 impl<S: Store + Clone> Invalidator<S> {
-    /// A handle on `store`.
+    /// A handle on `store`, with the default key policy.
     pub fn new(store: S) -> Self {
-        Invalidator { store }
+        Self::with_policy(store, Arc::new(DefaultPolicy))
+    }
+
+    /// A handle on `store` whose selectors are normalised by `policy` (as keys are).
+    pub fn with_policy(store: S, policy: Arc<dyn KeyPolicy>) -> Self {
+        Invalidator { store, policy }
     }
 
     /// Hard-purges what one selector matches.
@@ -67,8 +74,11 @@ impl<S: Store + Clone> Invalidator<S> {
 
     /// Runs a full purge request. When it returns `Ok`, no request that starts afterwards is
     /// served a matched object stored before it.
-    pub async fn run(&self, request: PurgeRequest) -> Result<PurgeReport, PurgeError> {
+    pub async fn run(&self, mut request: PurgeRequest) -> Result<PurgeReport, PurgeError> {
         request.validate().map_err(PurgeError::Invalid)?;
+        for s in &mut request.selectors {
+            self.policy.normalize_selector(s);
+        }
         let started = Instant::now();
         let kinds: Vec<&'static str> = request.selectors.iter().map(Selector::kind).collect();
         let dry = request.dry_run;

@@ -46,6 +46,8 @@ struct KeyParts {
     path: Box<str>,
     query: Option<Box<str>>,
     scheme: Scheme,
+    /// Request headers or cookies a key policy added to the key (`name=value` pairs).
+    extra: Option<Box<str>>,
 }
 
 /// The scheme a resource was requested with.
@@ -95,8 +97,30 @@ impl ResourceKey {
                 path: path.into(),
                 query: query.map(Into::into),
                 scheme,
+                extra: None,
             }),
         }
+    }
+
+    /// The same key with request headers or cookies added by a key policy. Purges by URL
+    /// match every such partition of a URL, as they match every variant.
+    pub fn with_extra(self, extra: Option<String>) -> Self {
+        let Some(extra) = extra else { return self };
+        let p = &self.inner;
+        ResourceKey {
+            inner: Arc::new(KeyParts {
+                host: p.host.clone(),
+                path: p.path.clone(),
+                query: p.query.clone(),
+                scheme: p.scheme,
+                extra: Some(extra.into_boxed_str()),
+            }),
+        }
+    }
+
+    /// The headers or cookies a key policy added to the key, if any.
+    pub fn extra(&self) -> Option<&str> {
+        self.inner.extra.as_deref()
     }
 
     /// Builds the key for a request received by a cache whose clients speak `scheme`.
@@ -177,7 +201,8 @@ impl ResourceKey {
         self.inner.host.len()
             + self.inner.path.len()
             + self.inner.query.as_ref().map_or(0, |q| q.len())
-            + 48
+            + self.inner.extra.as_ref().map_or(0, |q| q.len())
+            + 56
     }
 }
 
@@ -199,7 +224,10 @@ impl fmt::Display for ResourceKey {
 
 impl fmt::Debug for ResourceKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ResourceKey({self})")
+        match self.extra() {
+            Some(e) => write!(f, "ResourceKey({self} + {e})"),
+            None => write!(f, "ResourceKey({self})"),
+        }
     }
 }
 

@@ -153,15 +153,21 @@ impl CachedObject {
         if body.len() > config.max_object_size {
             return Err(NotStored::TooLarge);
         }
-        let (policy, vary, timing) =
-            match judge_response(&key, request_headers, &parts, now, config) {
-                Verdict::Store {
-                    policy,
-                    vary,
-                    timing,
-                } => (policy, vary, timing),
-                Verdict::Pass(reason) => return Err(reason),
-            };
+        let (policy, vary, timing) = match judge_response(
+            &key,
+            request_headers,
+            &parts,
+            now,
+            config,
+            &Default::default(),
+        ) {
+            Verdict::Store {
+                policy,
+                vary,
+                timing,
+            } => (policy, vary, timing),
+            Verdict::Pass(reason) => return Err(reason),
+        };
         let meta = ObjectMeta {
             id: next_object_id(),
             key,

@@ -34,6 +34,15 @@ pub enum Command {
     Purge(PurgeArgs),
     /// Show what a running Vanish holds for a URL.
     Explain(ExplainArgs),
+    /// Validate a configuration file and print the effective settings and key rules.
+    CheckConfig(CheckConfigArgs),
+}
+
+/// `vanish check-config`.
+#[derive(Debug, Args)]
+pub struct CheckConfigArgs {
+    /// The TOML file.
+    pub file: PathBuf,
 }
 
 /// `vanish serve`.

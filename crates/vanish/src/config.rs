@@ -7,9 +7,14 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use ipnet::IpNet;
 use serde::Deserialize;
+use vanish_engine::policy::{PolicyError, PolicySpec, RuleSpec};
 use vanish_engine::tags::TagHeader;
+use vanish_engine::RulesPolicy;
 use vanish_engine::{CacheConfig, Scheme};
 
 /// A configuration error, printed as one line.
@@ -43,6 +48,15 @@ pub struct FileConfig {
     /// `[cache]`.
     #[serde(default)]
     pub cache: CacheSection,
+    /// `[[rules]]`: per-route key policy, first match wins.
+    #[serde(default)]
+    pub rules: Vec<RuleSpec>,
+    /// `[default_rule]`: the key policy where no rule matches.
+    #[serde(default)]
+    pub default_rule: RuleSpec,
+    /// `[host_aliases]`: alias host = canonical host.
+    #[serde(default)]
+    pub host_aliases: BTreeMap<String, String>,
 }
 
 /// `[server]`: where the proxy listens.
@@ -150,6 +164,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Engine settings.
     pub cache: CacheConfig,
+    /// The compiled key policy.
+    pub policy: Arc<RulesPolicy>,
 }
 
 impl Settings {
@@ -159,7 +175,10 @@ impl Settings {
             Some(p) => {
                 let text = std::fs::read_to_string(p)
                     .map_err(|e| ConfigError(format!("cannot read config {}: {e}", p.display())))?;
-                parse_file(&text).map_err(|e| ConfigError(format!("{}: {}", p.display(), e.0)))?
+                let file = parse_file(&text)
+                    .map_err(|e| ConfigError(format!("{}: {}", p.display(), e.0)))?;
+                return Self::from_parts_with_source(file, o, Some(&text))
+                    .map_err(|e| ConfigError(format!("{}: {}", p.display(), e.0)));
             }
             None => FileConfig::default(),
         };
@@ -168,6 +187,24 @@ impl Settings {
 
     /// Combines a parsed file and flags.
     pub fn from_parts(f: FileConfig, o: &Overrides) -> Result<Settings, ConfigError> {
+        Self::from_parts_with_source(f, o, None)
+    }
+
+    /// Combines a parsed file and flags; `source` (the file's text) lets errors name lines.
+    pub fn from_parts_with_source(
+        f: FileConfig,
+        o: &Overrides,
+        source: Option<&str>,
+    ) -> Result<Settings, ConfigError> {
+        let policy = RulesPolicy::compile(PolicySpec {
+            rules: f.rules,
+            default_rule: f.default_rule,
+            host_aliases: f.host_aliases,
+        })
+        .map_err(|e| match source.and_then(|t| policy_error_line(t, &e)) {
+            Some(line) => ConfigError(format!("line {line}: {e}")),
+            None => ConfigError(e.to_string()),
+        })?;
         let upstream = o.upstream.clone().or(f.upstream.url).ok_or_else(|| {
             ConfigError(
                 "no upstream: pass --upstream http://HOST:PORT or set [upstream] url".into(),
@@ -282,8 +319,92 @@ impl Settings {
                 Duration::from_secs(10),
             )?,
             cache,
+            policy: Arc::new(policy),
         })
     }
+}
+
+/// A human-readable summary of effective settings and key rules (`vanish check-config`).
+pub fn describe(s: &Settings, upstream_from_flags: bool) -> String {
+    let mut out = String::from("configuration OK\n\n");
+    let upstream = if upstream_from_flags {
+        "(not set: pass --upstream)".to_owned()
+    } else {
+        s.upstream.to_string()
+    };
+    out.push_str(&format!(
+        "listen        {}\nadmin listen  {}\nupstream      {}\nmemory        {} bytes\nadmin auth    {} token(s), allow {:?}\n",
+        s.listen, s.admin_listen, upstream, s.memory_capacity, s.admin_tokens.len(),
+        s.admin_allow.iter().map(|n| n.to_string()).collect::<Vec<_>>()
+    ));
+    let c = &s.cache;
+    out.push_str(&format!(
+        "cache         max object {} bytes, stale-while-revalidate {:?}, stale-if-error {:?}, keep {:?}, set-cookie stored: {}\n",
+        c.max_object_size, c.default_stale_while_revalidate, c.default_stale_if_error, c.keep, c.store_set_cookie
+    ));
+    out.push_str(&format!(
+        "tag headers   {}\n\nkey rules (first match wins):\n",
+        c.tag_headers
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    let spec = s.policy.spec();
+    for (i, r) in spec.rules.iter().enumerate() {
+        out.push_str(&format!(
+            "[[rules]] # {i}\n{}\n",
+            toml::to_string(r).unwrap_or_default()
+        ));
+    }
+    out.push_str(&format!(
+        "[default_rule]\n{}\n",
+        toml::to_string(&spec.default_rule).unwrap_or_default()
+    ));
+    if !spec.host_aliases.is_empty() {
+        out.push_str(&format!(
+            "[host_aliases]\n{}",
+            toml::to_string(&spec.host_aliases).unwrap_or_default()
+        ));
+    }
+    out
+}
+
+/// The line of the configuration a policy error points at: the field inside the right
+/// `[[rules]]` block (or `[default_rule]`, `[host_aliases]`), else the block's header.
+fn policy_error_line(text: &str, e: &PolicyError) -> Option<usize> {
+    let header = match e.rule {
+        Some(_) => "[[rules]]",
+        None if e.field.starts_with("host_aliases") => "[host_aliases]",
+        None => "[default_rule]",
+    };
+    let mut seen = 0usize;
+    let mut in_block = false;
+    let mut block_line = None;
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            in_block = false;
+            if t == header {
+                if e.rule.is_none_or(|r| r == seen) {
+                    in_block = true;
+                    block_line = Some(i + 1);
+                }
+                seen += 1;
+            }
+            continue;
+        }
+        if in_block {
+            let key = t.split('=').next().unwrap_or("").trim().trim_matches('"');
+            let field = e.field.split('.').next().unwrap_or("");
+            if !key.is_empty()
+                && (key == field || (header == "[host_aliases]" && e.field.contains(key)))
+            {
+                return Some(i + 1);
+            }
+        }
+    }
+    block_line
 }
 
 /// Parses the TOML text; errors carry the line and column.
@@ -436,6 +557,32 @@ mod tests {
             s.admin_allow.is_empty(),
             "a token disables the loopback default"
         );
+    }
+
+    #[test]
+    fn policy_errors_name_the_line() {
+        let text = "[cache]\nkeep = \"1m\"\n\n[[rules]]\npath = \"/a/*\"\n\n[[rules]]\nname = \"b\"\npath = \"/b/[\"\n";
+        let f = parse_file(text).unwrap();
+        let e = Settings::from_parts_with_source(f, &o("http://h:1"), Some(text)).unwrap_err();
+        assert!(e.0.starts_with("line 9: rules[1].path: bad glob"), "{e}");
+        let text = "[default_rule]\nsort_query = true\nttl = \"never\"\n";
+        let e = Settings::from_parts_with_source(
+            parse_file(text).unwrap(),
+            &o("http://h:1"),
+            Some(text),
+        )
+        .unwrap_err();
+        assert!(e.0.starts_with("line 3: ttl:"), "{e}");
+        let text = "[[rules]]\npath = \"/x\"\nkeep_query = [\"a\"]\ndrop_query = [\"b\"]\n";
+        let e = Settings::from_parts_with_source(
+            parse_file(text).unwrap(),
+            &o("http://h:1"),
+            Some(text),
+        )
+        .unwrap_err();
+        assert!(e.0.starts_with("line 3: rules[0].keep_query"), "{e}");
+        let e = parse_file("[[rules]]\npath = \"/x\"\nunknown = 1\n").unwrap_err();
+        assert!(e.0.starts_with("line 3:") && e.0.contains("unknown"), "{e}");
     }
 
     #[test]

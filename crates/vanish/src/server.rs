@@ -67,7 +67,11 @@ pub async fn start_with_store<S: Store + Clone>(
         .map_err(|e| with_context(e, "admin", settings.admin_listen))?;
     let proxy_addr = proxy_listener.local_addr()?;
     let admin_addr = admin_listener.local_addr()?;
-    let cache = Cache::new(store.clone(), settings.cache.clone());
+    let cache = Cache::with_policy(
+        store.clone(),
+        settings.cache.clone(),
+        settings.policy.clone(),
+    );
     let upstream = Upstream::new(
         &settings.upstream,
         settings.connect_timeout,
@@ -79,6 +83,7 @@ pub async fn start_with_store<S: Store + Clone>(
     });
     let admin = Arc::new(Admin {
         invalidator: cache.invalidator(),
+        cache: cache.clone(),
         store,
         auth: Auth::new(&settings.admin_tokens, &settings.admin_allow),
         metrics: telemetry::prometheus(),

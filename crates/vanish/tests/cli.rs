@@ -209,3 +209,46 @@ async fn purge_and_explain_commands_talk_to_the_admin_api() {
         "{err}"
     );
 }
+
+#[test]
+fn check_config_validates_and_prints_effective_rules() {
+    let dir = std::env::temp_dir().join(format!("vanish-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.toml");
+    std::fs::write(
+        &good,
+        "[[rules]]\nname = \"blog\"\npath = \"/blog/*\"\ndrop_query = [\"utm_*\"]\n\n[default_rule]\nbypass_cookies = [\"sessionid\"]\n",
+    )
+    .unwrap();
+    let (code, out, err) = vanish(&["check-config", good.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("configuration OK"), "{out}");
+    assert!(
+        out.contains("name = \"blog\"") && out.contains("drop_query = [\"utm_*\"]"),
+        "{out}"
+    );
+    assert!(out.contains("bypass_cookies = [\"sessionid\"]"), "{out}");
+    let cases = [
+        (
+            "[[rules]]\npath = \"/a/[\"\n",
+            "line 2: rules[0].path: bad glob",
+        ),
+        ("[[rules]]\npath = \"/a\"\nbogus = true\n", "line 3:"),
+        (
+            "[[rules]]\npath = \"/a\"\ndrop_query = [\"a\"]\nkeep_query = [\"b\"]\n",
+            "rules[0].keep_query",
+        ),
+        (
+            "[default_rule]\ncacheable_status = [206]\n",
+            "line 2: cacheable_status: status 206",
+        ),
+    ];
+    for (i, (text, needle)) in cases.iter().enumerate() {
+        let f = dir.join(format!("bad{i}.toml"));
+        std::fs::write(&f, text).unwrap();
+        let (code, _, err) = vanish(&["check-config", f.to_str().unwrap()]);
+        assert_eq!(code, 2, "{text}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(needle), "{text}: {err}");
+    }
+}

@@ -23,6 +23,7 @@ use crate::headers::strip_hop_by_hop;
 use crate::key::ResourceKey;
 use crate::object::{next_object_id, CachedObject, ObjectMeta};
 use crate::origin::{Origin, OriginError};
+use crate::policy::RuleInfo;
 use crate::store::{Inserted, Store};
 use crate::tags::read_tags;
 use crate::variant::VaryNames;
@@ -80,9 +81,11 @@ pub(super) fn origin_request(
 
 impl<S: Store + Clone> Cache<S> {
     /// Fetches from the origin as the leader of a fill (or alone with `leader: None`).
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn fill<O: Origin>(
         &self,
         key: ResourceKey,
+        rule: Arc<RuleInfo>,
         req: request::Parts,
         stale: Option<Arc<CachedObject>>,
         leader: Option<Leader>,
@@ -125,12 +128,14 @@ impl<S: Store + Clone> Cache<S> {
         }
         if parts.status == StatusCode::NOT_MODIFIED {
             if let Some(obj) = stale {
-                return self.refreshed(key, req, obj, parts, leader, epoch).await;
+                return self
+                    .refreshed(key, &rule, req, obj, parts, leader, epoch)
+                    .await;
             }
         }
         metrics::counter!("vanish_requests_total", "result" => "miss").increment(1);
         let now = SystemTime::now();
-        let verdict = judge_response(&key, &req.headers, &parts, now, config);
+        let verdict = judge_response(&key, &req.headers, &parts, now, config, &rule.overrides);
         let too_large = parts
             .headers
             .get(header::CONTENT_LENGTH)

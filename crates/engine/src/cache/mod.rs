@@ -23,8 +23,9 @@ use crate::cache_status::{CacheStatus, Fwd};
 use crate::coalesce::{self, Coalescer, Join, Outcome};
 use crate::config::CacheConfig;
 use crate::invalidator::Invalidator;
-use crate::key::ResourceKey;
+use crate::key::KeyError;
 use crate::origin::Origin;
+use crate::policy::{DefaultPolicy, KeyPolicy, Prepared};
 use crate::store::Store;
 
 pub use lookup::Judgement;
@@ -58,19 +59,36 @@ impl<S> Clone for Cache<S> {
 struct Inner<S> {
     store: S,
     config: CacheConfig,
+    policy: Arc<dyn KeyPolicy>,
     coalescer: Arc<Coalescer>,
 }
 
 impl<S: Store + Clone> Cache<S> {
-    /// A cache over `store`.
+    /// A cache over `store` with the default key policy (the URL, verbatim).
     pub fn new(store: S, config: CacheConfig) -> Self {
+        Self::with_policy(store, config, Arc::new(DefaultPolicy))
+    }
+
+    /// A cache over `store` with a key policy (e.g. a [`crate::RulesPolicy`] from config).
+    pub fn with_policy(store: S, config: CacheConfig, policy: Arc<dyn KeyPolicy>) -> Self {
         Cache {
             inner: Arc::new(Inner {
                 store,
                 config,
+                policy,
                 coalescer: Arc::new(Coalescer::default()),
             }),
         }
+    }
+
+    /// The key policy.
+    pub fn policy(&self) -> &Arc<dyn KeyPolicy> {
+        &self.inner.policy
+    }
+
+    /// What the key policy makes of a request (for `explain`): its key, rule and bypass.
+    pub fn prepare(&self, req: &mut request::Parts) -> Result<Prepared, KeyError> {
+        self.inner.policy.prepare(req, self.inner.config.scheme)
     }
 
     /// The store.
@@ -83,9 +101,9 @@ impl<S: Store + Clone> Cache<S> {
         &self.inner.config
     }
 
-    /// A handle that purges this cache's store.
+    /// A handle that purges this cache's store, through its key policy.
     pub fn invalidator(&self) -> Invalidator<S> {
-        Invalidator::new(self.inner.store.clone())
+        Invalidator::with_policy(self.inner.store.clone(), self.inner.policy.clone())
     }
 
     /// Fills in flight right now.
@@ -101,10 +119,15 @@ impl<S: Store + Clone> Cache<S> {
         if req.method != Method::GET && req.method != Method::HEAD {
             return self.pass(req, origin, Fwd::Method).await;
         }
-        let key = match ResourceKey::from_request(&req, self.inner.config.scheme) {
-            Ok(k) => k,
+        let mut req = req;
+        let Prepared { key, bypass, rule } = match self.prepare(&mut req) {
+            Ok(p) => p,
             Err(e) => return deliver::error(&self.inner.config, StatusCode::BAD_REQUEST, &e.0),
         };
+        if bypass {
+            metrics::counter!("vanish_requests_total", "result" => "bypass").increment(1);
+            return self.pass(req, origin, Fwd::Bypass).await;
+        }
         let mut rounds = 0;
         loop {
             rounds += 1;
@@ -120,7 +143,13 @@ impl<S: Store + Clone> Cache<S> {
                     Judgement::StaleWhileRevalidate => {
                         metrics::counter!("vanish_requests_total", "result" => "stale")
                             .increment(1);
-                        self.spawn_refresh(key.clone(), req.clone(), obj.clone(), origin.clone());
+                        self.spawn_refresh(
+                            key.clone(),
+                            rule.clone(),
+                            req.clone(),
+                            obj.clone(),
+                            origin.clone(),
+                        );
                         return deliver::hit(
                             &self.inner.config,
                             obj,
@@ -133,17 +162,19 @@ impl<S: Store + Clone> Cache<S> {
                 },
             };
             if rounds > MAX_FOLLOW_ROUNDS {
-                return self.fill(key, req, stale, None, fwd, origin).await;
+                return self.fill(key, rule, req, stale, None, fwd, origin).await;
             }
             let epoch = self.inner.store.epoch();
             match self.inner.coalescer.join(&key, epoch) {
                 Join::Lead(leader) => {
-                    return self.fill(key, req, stale, Some(leader), fwd, origin).await
+                    return self
+                        .fill(key, rule, req, stale, Some(leader), fwd, origin)
+                        .await
                 }
                 Join::Follow(rx) => match coalesce::wait(rx).await {
                     Outcome::Stored | Outcome::Abandoned => continue,
                     Outcome::NotStored => {
-                        return self.fill(key, req, stale, None, fwd, origin).await;
+                        return self.fill(key, rule, req, stale, None, fwd, origin).await;
                     }
                     Outcome::Failed(status) => {
                         if let Some(obj) = stale

@@ -20,13 +20,16 @@ use crate::freshness::{canonical_request, evaluate, Verdict};
 use crate::key::ResourceKey;
 use crate::object::{next_object_id, CachedObject, ObjectMeta};
 use crate::origin::Origin;
+use crate::policy::RuleInfo;
 use crate::store::{Inserted, Store};
 
 impl<S: Store + Clone> Cache<S> {
     /// Handles a `304` to a conditional fill: refresh the stored headers, keep the body.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn refreshed(
         &self,
         key: ResourceKey,
+        rule: &RuleInfo,
         req: request::Parts,
         old: Arc<CachedObject>,
         not_modified: response::Parts,
@@ -79,7 +82,7 @@ impl<S: Store + Clone> Cache<S> {
         res_parts.status = old.status;
         res_parts.headers = headers.clone();
         let canonical = canonical_request(&key, &old.vary, &req.headers);
-        let new_obj = match evaluate(&canonical, &res_parts, now, config) {
+        let new_obj = match evaluate(&canonical, &res_parts, now, config, &rule.overrides) {
             Verdict::Store {
                 policy,
                 vary,
@@ -142,6 +145,7 @@ impl<S: Store + Clone> Cache<S> {
     pub(super) fn spawn_refresh<O: Origin>(
         &self,
         key: ResourceKey,
+        rule: Arc<RuleInfo>,
         req: request::Parts,
         obj: Arc<CachedObject>,
         origin: O,
@@ -155,7 +159,7 @@ impl<S: Store + Clone> Cache<S> {
             let mut req = req;
             req.method = http::Method::GET;
             let res = cache
-                .fill(key, req, Some(obj), Some(leader), Fwd::Stale, &origin)
+                .fill(key, rule, req, Some(obj), Some(leader), Fwd::Stale, &origin)
                 .await;
             drain(res.into_body()).await;
         });

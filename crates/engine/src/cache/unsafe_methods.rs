@@ -5,8 +5,6 @@
 //! request URL, and `Location` / `Content-Location` when they name the same origin, plus the
 //! groups the response lists. Purging itself goes through the store.
 
-use std::sync::Arc;
-
 use http::{header, request, HeaderMap, Method, StatusCode};
 
 use super::Cache;
@@ -37,7 +35,8 @@ impl<S: Store + Clone> Cache<S> {
         if !is_unsafe(&req.method) || !(status.is_success() || status.is_redirection()) {
             return None;
         }
-        let key = ResourceKey::from_request(req, self.inner.config.scheme).ok()?;
+        let mut prepared_req = req.clone();
+        let key = self.prepare(&mut prepared_req).ok()?.key;
         let mut selectors = vec![Selector::url(&key.to_string()).ok()?];
         for name in [header::LOCATION, header::CONTENT_LOCATION] {
             let Some(loc) = res_headers.get(&name).and_then(|v| v.to_str().ok()) else {
@@ -55,8 +54,7 @@ impl<S: Store + Clone> Cache<S> {
             )],
         );
         selectors.extend(groups.iter().map(|g| Selector::tag(g)));
-        let req = Arc::new(PurgeRequest::new(selectors));
-        match self.inner.store.purge(req).await {
+        match self.invalidator().run(PurgeRequest::new(selectors)).await {
             Ok(r) => Some(r),
             Err(e) => {
                 tracing::warn!(error = %e, %key, "invalidation after unsafe method failed");

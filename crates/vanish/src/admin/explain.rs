@@ -8,15 +8,16 @@ use std::time::SystemTime;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{json, Value};
 use vanish_engine::object::State;
-use vanish_engine::{ResourceKey, Store};
+use vanish_engine::{Cache, ResourceKey, Store};
 
 /// Describes what is stored for `url`; `headers` pick the variant a request would get.
-pub async fn explain<S: Store>(
-    store: &S,
+pub async fn explain<S: Store + Clone>(
+    cache: &Cache<S>,
     url: &str,
     headers: &[(String, String)],
 ) -> Result<Value, (String, String)> {
-    let key = ResourceKey::parse_url(url).map_err(|e| ("url".to_owned(), e.0))?;
+    let store = cache.store();
+    ResourceKey::parse_url(url).map_err(|e| ("url".to_owned(), e.0))?;
     let mut req_headers = HeaderMap::new();
     for (n, v) in headers {
         let name = HeaderName::from_bytes(n.as_bytes())
@@ -25,13 +26,32 @@ pub async fn explain<S: Store>(
             .map_err(|_| ("header".to_owned(), format!("invalid value for {n}")))?;
         req_headers.append(name, value);
     }
+    // Run the key policy on the request this URL and these headers make.
+    let mut request = http::Request::get(url)
+        .body(())
+        .map_err(|e| ("url".to_owned(), e.to_string()))?;
+    *request.headers_mut() = req_headers;
+    let (mut parts, ()) = request.into_parts();
+    let prepared = cache
+        .prepare(&mut parts)
+        .map_err(|e| ("url".to_owned(), e.0))?;
+    let key = prepared.key;
+    let req_headers = parts.headers;
+    let policy = json!({
+        "rule": prepared.rule.name,
+        "bypass": prepared.bypass,
+        "key_extra": key.extra(),
+        "ttl_override_s": prepared.rule.overrides.ttl.map(|d| d.as_secs()),
+    });
     let resource = store
         .lookup(&key)
         .await
         .map_err(|e| ("store".to_owned(), e.to_string()))?;
     let now = SystemTime::now();
     let Some(resource) = resource else {
-        return Ok(json!({"key": key.to_string(), "cached": false, "variants": []}));
+        return Ok(
+            json!({"key": key.to_string(), "policy": policy, "cached": false, "variants": []}),
+        );
     };
     let selected = resource.select(&req_headers).map(|o| o.id());
     let variants: Vec<Value> = resource
@@ -70,5 +90,5 @@ pub async fn explain<S: Store>(
             })
         })
         .collect();
-    Ok(json!({"key": key.to_string(), "cached": true, "variants": variants}))
+    Ok(json!({"key": key.to_string(), "policy": policy, "cached": true, "variants": variants}))
 }

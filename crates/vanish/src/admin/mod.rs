@@ -31,6 +31,8 @@ pub const MAX_BODY: usize = 1024 * 1024;
 pub struct Admin<S> {
     /// Purges.
     pub invalidator: Invalidator<S>,
+    /// The engine (its key policy explains URLs).
+    pub cache: vanish_engine::Cache<S>,
     /// The store (for explain and health).
     pub store: S,
     /// Who may call.
@@ -234,7 +236,7 @@ impl<S: Store + Clone> Admin<S> {
                 "is required: /explain?url=http://host/path",
             );
         };
-        match explain::explain(&self.store, &url, &headers).await {
+        match explain::explain(&self.cache, &url, &headers).await {
             Ok(v) => json_response(StatusCode::OK, &v),
             Err((field, msg)) => error(StatusCode::BAD_REQUEST, &field, &msg),
         }

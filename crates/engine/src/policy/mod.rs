@@ -1,0 +1,130 @@
+//! Key policy: how a request becomes a cache key, per route.
+//!
+//! Owns the [`KeyPolicy`] trait (for code), the declarative [`RulesPolicy`] (from
+//! configuration), and the per-route overrides they hand to the later stages (TTL, cacheable
+//! statuses, grace). It rewrites the request (query, negotiation headers, cookies) before
+//! lookup, so the origin sees what the key says; it never touches storage.
+//!
+//! Purges go through the same policy ([`KeyPolicy::normalize_selector`]), so purging
+//! `https://h/p?utm_source=x&a=1` or `https://h/p?a=1` reaches the object stored under the
+//! normalised key.
+
+pub mod negotiation;
+pub mod query;
+pub mod rules;
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use http::request::Parts;
+
+use crate::key::{KeyError, ResourceKey, Scheme};
+use crate::selector::Selector;
+
+pub use rules::{PolicyError, PolicySpec, RuleSpec, RulesPolicy};
+
+/// What a rule changes in how responses are stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// Freshness lifetime to use instead of the response's (responses that may not be stored
+    /// at all, e.g. `private` or `no-store`, still are not).
+    pub ttl: Option<Duration>,
+    /// Statuses that may be stored (others are not).
+    pub cacheable_status: Option<Vec<u16>>,
+    /// `stale-while-revalidate` for responses that give none.
+    pub grace: Option<Duration>,
+}
+
+/// The rule a request matched: its name (for `explain` and logs) and its overrides.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleInfo {
+    /// The rule's name (`default` for the default rule).
+    pub name: String,
+    /// Its storage overrides.
+    pub overrides: Overrides,
+}
+
+/// A request prepared for lookup.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The key to look up and store under.
+    pub key: ResourceKey,
+    /// Pass to the origin without caching (e.g. a session cookie is present).
+    pub bypass: bool,
+    /// The rule that applied.
+    pub rule: Arc<RuleInfo>,
+}
+
+/// Turns requests into keys, and purge selectors into the same normal form.
+///
+/// Implement it for anything the configuration cannot say:
+///
+/// ```
+/// use std::sync::Arc;
+/// use vanish_engine::policy::{DefaultPolicy, KeyPolicy, Prepared};
+/// use vanish_engine::{key::KeyError, Scheme};
+///
+/// /// Every mobile user agent shares one cache partition.
+/// struct DeviceSplit;
+/// impl KeyPolicy for DeviceSplit {
+///     fn prepare(&self, req: &mut http::request::Parts, scheme: Scheme) -> Result<Prepared, KeyError> {
+///         let mobile = req.headers.get("user-agent")
+///             .and_then(|v| v.to_str().ok())
+///             .is_some_and(|ua| ua.contains("Mobile"));
+///         let mut p = DefaultPolicy.prepare(req, scheme)?;
+///         p.key = p.key.with_extra(mobile.then(|| "device=mobile".to_owned()));
+///         Ok(p)
+///     }
+/// }
+/// let (mut parts, ()) = http::Request::get("/").header("host", "h").header("user-agent", "X Mobile")
+///     .body(()).unwrap().into_parts();
+/// let p = DeviceSplit.prepare(&mut parts, Scheme::Http).unwrap();
+/// assert_eq!(p.key.extra(), Some("device=mobile"));
+/// ```
+pub trait KeyPolicy: Send + Sync + 'static {
+    /// Rewrites the request as the policy wants it (query, headers, cookies) and returns its
+    /// key, or an error for a request that names no resource (answered 400).
+    fn prepare(&self, req: &mut Parts, scheme: Scheme) -> Result<Prepared, KeyError>;
+
+    /// Brings a purge selector to the same normal form as keys (host aliases, query rules).
+    fn normalize_selector(&self, _selector: &mut Selector) {}
+
+    /// Normalises a request header value the way [`KeyPolicy::prepare`] would for a URL (for
+    /// purge `headers` filters); `None` when the policy leaves it as received.
+    fn normalize_header(
+        &self,
+        _url: &ResourceKey,
+        _name: &http::HeaderName,
+        _value: &str,
+    ) -> Option<String> {
+        None
+    }
+}
+
+/// The default policy: the key is the request's scheme, host (lower-cased, default port
+/// dropped), path and query, verbatim. Nothing is rewritten.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DefaultPolicy;
+
+/// The rule info of the default policy.
+pub fn default_rule() -> Arc<RuleInfo> {
+    static DEFAULT: OnceLock<Arc<RuleInfo>> = OnceLock::new();
+    DEFAULT
+        .get_or_init(|| {
+            Arc::new(RuleInfo {
+                name: "default".to_owned(),
+                overrides: Overrides::default(),
+            })
+        })
+        .clone()
+}
+
+impl KeyPolicy for DefaultPolicy {
+    fn prepare(&self, req: &mut Parts, scheme: Scheme) -> Result<Prepared, KeyError> {
+        Ok(Prepared {
+            key: ResourceKey::from_request(req, scheme)?,
+            bypass: false,
+            rule: default_rule(),
+        })
+    }
+}
