@@ -1,0 +1,163 @@
+//! The Layer over real sockets: hits, Vary, purge through the Invalidator, the inner service
+//! called once per miss, and the example blog app end to end.
+
+#[path = "../examples/blog.rs"]
+mod blog;
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use axum::http::HeaderMap;
+use axum::routing::get;
+use axum::Router;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use vanish_engine::{CacheConfig, Selector};
+use vanish_memory::MemoryStore;
+use vanish_tower::{CacheLayer, Tags};
+
+async fn serve(app: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+async fn send(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, HeaderMap, String) {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let mut b = http::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let res = client
+        .request(b.body(Full::new(Bytes::from(body.to_owned()))).unwrap())
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+fn is_hit(h: &HeaderMap) -> bool {
+    h.get("cache-status")
+        .is_some_and(|v| v.to_str().unwrap().contains("; hit"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hits_vary_purges_and_one_inner_call_per_miss() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c2 = calls.clone();
+    let layer = CacheLayer::new(MemoryStore::new(16 << 20), CacheConfig::default());
+    let inv = layer.invalidator();
+    let app = Router::new()
+        .route(
+            "/page",
+            get(move |headers: HeaderMap| {
+                let n = c2.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    let lang = headers
+                        .get("accept-language")
+                        .map(|v| v.to_str().unwrap().to_owned())
+                        .unwrap_or_default();
+                    let mut res = axum::response::IntoResponse::into_response((
+                        [
+                            ("cache-control", "public, max-age=60"),
+                            ("vary", "Accept-Language"),
+                        ],
+                        format!("{lang} #{n}"),
+                    ));
+                    res.extensions_mut().insert(Tags::new(["page"]));
+                    Ok::<_, Infallible>(res)
+                }
+            }),
+        )
+        .layer(layer);
+    let base = serve(app).await;
+    let url = format!("{base}/page");
+    let (_, h, b) = send("GET", &url, &[("accept-language", "fr")], "").await;
+    assert!(!is_hit(&h));
+    assert_eq!(b, "fr #0");
+    let (_, h, b) = send("GET", &url, &[("accept-language", "fr")], "").await;
+    assert!(is_hit(&h), "{h:?}");
+    assert_eq!(b, "fr #0");
+    assert!(h.get("cache-groups").is_none(), "tag headers are stripped");
+    let (_, h, b) = send("GET", &url, &[("accept-language", "en")], "").await;
+    assert!(!is_hit(&h));
+    assert_eq!(b, "en #1");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "the inner service ran once per miss"
+    );
+    // Concurrent misses: still one inner call.
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move {
+            send("GET", &url, &[("accept-language", "de")], "").await
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().2, "de #2");
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    let report = inv
+        .purge(Selector::path("/page").header("accept-language", "fr"))
+        .await
+        .unwrap();
+    assert_eq!(report.matched, 1);
+    let (_, h, b) = send("GET", &url, &[("accept-language", "fr")], "").await;
+    assert!(!is_hit(&h));
+    assert_eq!(b, "fr #3");
+    assert_eq!(inv.purge(Selector::tag("page")).await.unwrap().matched, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn example_blog_purges_the_right_pages_on_edit() {
+    let base = serve(blog::app()).await;
+    for path in ["/", "/posts/1", "/posts/2"] {
+        for lang in ["en", "fr"] {
+            let url = format!("{base}{path}");
+            send("GET", &url, &[("accept-language", lang)], "").await;
+            let (_, h, _) = send("GET", &url, &[("accept-language", lang)], "").await;
+            assert!(is_hit(&h), "{path} {lang}");
+        }
+    }
+    let (status, _, body) = send("POST", &format!("{base}/posts/1"), &[], "Hello, edited").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body, "saved; 4 cached pages purged\n",
+        "post 1 and the list, in both languages"
+    );
+    for lang in ["en", "fr"] {
+        let (_, h, b) = send(
+            "GET",
+            &format!("{base}/posts/1"),
+            &[("accept-language", lang)],
+            "",
+        )
+        .await;
+        assert!(!is_hit(&h));
+        assert!(b.contains("Hello, edited"), "{b}");
+        let (_, h, b) = send("GET", &format!("{base}/"), &[("accept-language", lang)], "").await;
+        assert!(!is_hit(&h));
+        assert!(b.contains("1: Hello, edited"), "{b}");
+        let (_, h, _) = send(
+            "GET",
+            &format!("{base}/posts/2"),
+            &[("accept-language", lang)],
+            "",
+        )
+        .await;
+        assert!(is_hit(&h), "post 2 was not touched");
+    }
+}
