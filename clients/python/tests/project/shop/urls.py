@@ -1,0 +1,17 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("news", views.news_index),
+    path("news/<slug:slug>", views.news_item),
+    path("about", views.about),
+    path("products/", views.product_list),
+    path("products/<int:pk>/", views.product_detail),
+    path("plain/<int:pk>/", views.product_plain),
+    path("notes/<int:pk>/", views.note_detail),
+    path("cookie", views.sets_cookie),
+    path("private", views.private_page),
+    path("async", views.async_page),
+    path("session", views.session_page),
+]

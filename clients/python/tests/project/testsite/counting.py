@@ -1,0 +1,35 @@
+"""Counts the requests that reach Django, so tests can tell what Vanish served from cache.
+
+``GET /__requests__`` (asked of Django directly, not through Vanish) answers the requests seen
+since the last ``GET /__requests__?reset=1``, each as {"method", "path", "lang", "host"}.
+"""
+
+import threading
+
+from django.http import JsonResponse
+
+_lock = threading.Lock()
+_seen: list = []
+
+
+class CountingMiddleware:
+    """First in MIDDLEWARE: records every request, and answers /__requests__ itself."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path == "/__requests__":
+            with _lock:
+                data = list(_seen)
+                if "reset" in request.GET:
+                    _seen.clear()
+            return JsonResponse({"requests": data})
+        with _lock:
+            _seen.append({
+                "method": request.method,
+                "path": request.get_full_path(),
+                "lang": request.headers.get("Accept-Language"),
+                "host": request.get_host(),
+            })
+        return self.get_response(request)
