@@ -1,0 +1,197 @@
+//! The store's background tasks: purge messages, heartbeats, and housekeeping.
+//!
+//! Owns the subscription to the purge channel (every other node's purge is applied to this
+//! node's L1 as its message arrives), the heartbeats that prove the subscription is complete
+//! (see [`crate::l1`]), emptying the L1 whenever that proof is missing or a message may have
+//! been lost (reconnection, lagging receiver), and the one-second sweep that unindexes expired
+//! objects, refreshes the sizes, and notices when Redis is back.
+//!
+//! Messages: `P|node|seq|sent-unix-µs|wire-request` on the purge channel,
+//! `H|session|sent-ms` on the node's own heartbeat channel.
+
+use std::sync::{Arc, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use fred::prelude::*;
+use tokio::sync::broadcast::error::RecvError;
+use vanish_engine::StoreError;
+
+use crate::store::Inner;
+use crate::wire;
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.to_string()),
+        Value::Bytes(b) => String::from_utf8(b.to_vec()).ok(),
+        _ => None,
+    }
+}
+
+/// Subscribes and spawns the tasks; they end when the store is dropped.
+pub(crate) async fn start(inner: &Arc<Inner>) -> Result<(), StoreError> {
+    let purge = inner.layout.purge_channel();
+    let hb = inner.layout.heartbeat_channel(&inner.node);
+    // Take the receivers before subscribing, so no message is missed.
+    let messages = inner.subscriber.message_rx();
+    let reconnects = inner.subscriber.reconnect_rx();
+    let sub = if inner.clustered {
+        inner.subscriber.ssubscribe(vec![purge, hb]).await
+    } else {
+        inner.subscriber.subscribe(vec![purge, hb]).await
+    };
+    sub.map_err(|e| StoreError(format!("redis: cannot subscribe to purge messages: {e}")))?;
+    let _ = inner.subscriber.manage_subscriptions();
+    let weak = Arc::downgrade(inner);
+    tokio::spawn(message_loop(weak.clone(), messages));
+    tokio::spawn(reconnect_loop(weak.clone(), reconnects));
+    tokio::spawn(heartbeat_loop(weak.clone(), inner.stop.subscribe()));
+    tokio::spawn(housekeeping_loop(weak, inner.stop.subscribe()));
+    Ok(())
+}
+
+fn handle(inner: &Inner, channel: &str, msg: &str) {
+    if let Some(rest) = msg.strip_prefix("H|") {
+        let mut it = rest.splitn(2, '|');
+        let (Some(session), Some(sent)) = (it.next(), it.next()) else {
+            return;
+        };
+        if let (Ok(session), Ok(sent)) = (session.parse(), sent.parse()) {
+            inner.lease.confirmed(session, sent);
+        }
+        return;
+    }
+    let Some(rest) = msg.strip_prefix("P|") else {
+        tracing::debug!(channel, "unknown message ignored");
+        return;
+    };
+    let mut it = rest.splitn(4, '|');
+    let (Some(node), Some(seq), Some(sent_us), Some(body)) =
+        (it.next(), it.next(), it.next(), it.next())
+    else {
+        return;
+    };
+    if node == inner.node {
+        return; // applied before it was published
+    }
+    let (Ok(seq), Ok(sent_us)) = (seq.parse::<u64>(), sent_us.parse::<u128>()) else {
+        return;
+    };
+    match wire::decode(body) {
+        Ok(req) => {
+            inner.apply_to_l1(seq, Arc::new(req));
+            let now_us = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_micros();
+            let delay = now_us.saturating_sub(sent_us) as f64 / 1e6;
+            metrics::histogram!("vanish_redis_purge_propagation_seconds").record(delay);
+        }
+        Err(e) => {
+            // Cannot tell what it matched: forget everything rather than serve it.
+            tracing::warn!(error = %e, seq, "undecodable purge message; emptying the L1");
+            inner.drop_l1("undecodable purge message");
+        }
+    }
+}
+
+async fn message_loop(weak: Weak<Inner>, mut rx: tokio::sync::broadcast::Receiver<fred::types::Message>) {
+    loop {
+        let msg = rx.recv().await;
+        let Some(inner) = weak.upgrade() else { return };
+        match msg {
+            Ok(m) => {
+                if let Some(t) = text(&m.value) {
+                    handle(&inner, &m.channel, &t);
+                }
+            }
+            Err(RecvError::Lagged(n)) => {
+                tracing::warn!(lost = n, "purge messages lost (receiver lagged); emptying the L1");
+                inner.lease.new_session();
+                inner.drop_l1("lagged");
+            }
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
+async fn reconnect_loop(weak: Weak<Inner>, mut rx: tokio::sync::broadcast::Receiver<Server>) {
+    loop {
+        let r = rx.recv().await;
+        let Some(inner) = weak.upgrade() else { return };
+        match r {
+            Ok(server) => {
+                // Messages published while we were away are lost: what the L1 holds may
+                // have been purged.
+                tracing::info!(%server, "purge subscription reconnected; emptying the L1");
+                inner.lease.new_session();
+                inner.drop_l1("reconnected");
+            }
+            Err(RecvError::Lagged(_)) => {
+                inner.lease.new_session();
+                inner.drop_l1("reconnect events lagged");
+            }
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
+async fn heartbeat_loop(weak: Weak<Inner>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let period = match weak.upgrade() {
+        Some(i) => i.cfg.heartbeat,
+        None => return,
+    };
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let Some(inner) = weak.upgrade() else { return };
+        if inner.l1.is_none() {
+            continue;
+        }
+        if inner.lease.expired() {
+            inner.drop_l1("no proof of a complete purge stream within the lease");
+        }
+        if !inner.subscriber.is_connected() || !inner.client.is_connected() {
+            continue;
+        }
+        let msg = format!("H|{}|{}", inner.lease.session(), inner.lease.now_ms());
+        let channel = inner.layout.heartbeat_channel(&inner.node);
+        let publish = inner.publish(channel, msg);
+        let _ = tokio::time::timeout(period * 5, publish).await;
+    }
+}
+
+async fn housekeeping_loop(weak: Weak<Inner>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let Some(inner) = weak.upgrade() else { return };
+        if !inner.client.is_connected() {
+            inner.mark_down(&"not connected (reconnecting)");
+            continue;
+        }
+        let _ = inner.sweep(1).await;
+        let _ = inner.refresh_stats().await;
+        // Learn the purge sequence even if messages were lost, so fills are checked
+        // against few log entries.
+        if let Ok(Some(seq)) = inner
+            .client
+            .get::<Option<u64>, _>(inner.layout.seq_key())
+            .await
+        {
+            if seq > inner.epochs.known_seq() {
+                let l1 = inner.l1.clone();
+                inner
+                    .epochs
+                    .advance(seq, || l1.as_ref().map_or(0, vanish_engine::Store::epoch));
+            }
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! The Redis store against a real standalone `redis-server`: objects round-trip, every
+//! selector matches exactly what the memory store (the reference) matches, read-after-purge
+//! for fills overlapping a purge, soft and `all` purges, and no index entry outlives its
+//! object.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use vanish_engine::store::Inserted;
+use vanish_engine::{PurgeMode, PurgeRequest, Selector, Store};
+use vanish_memory::MemoryStore;
+use vanish_redis::testing::{raw_command, RedisServer};
+use vanish_redis::RedisConfig;
+
+const HOSTS: [&str; 3] = ["a.example", "b.example:8080", "b.example"];
+const PATHS: [&str; 5] = ["/", "/blog/1", "/blog/2", "/blogger", "/p"];
+const QUERIES: [Option<&str>; 3] = [None, Some("x=1"), Some("x=2")];
+const LANGS: [Option<&str>; 3] = [None, Some("en"), Some("fr")];
+
+fn url(h: &str, p: &str, q: Option<&str>) -> String {
+    match q {
+        Some(q) => format!("http://{h}{p}?{q}"),
+        None => format!("http://{h}{p}"),
+    }
+}
+
+fn tags_for(i: usize) -> Vec<&'static str> {
+    let all = ["t1", "t2", "t3"];
+    all.iter()
+        .enumerate()
+        .filter(|(j, _)| (i >> j) & 1 == 1)
+        .map(|(_, t)| *t)
+        .collect()
+}
+
+fn corpus() -> Vec<(String, Option<&'static str>, Vec<&'static str>)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    for h in HOSTS {
+        for p in PATHS {
+            for q in QUERIES {
+                for l in LANGS {
+                    i += 1;
+                    out.push((url(h, p, q), l, tags_for(i % 8)));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn selectors() -> Vec<Selector> {
+    vec![
+        Selector::url("http://a.example/blog/1").unwrap(),
+        Selector::url("https://a.example/blog/1?x=1").unwrap(),
+        Selector::url("http://b.example:8080/p").unwrap().any_query(),
+        Selector::url("http://b.example/p").unwrap().any_query(),
+        Selector::path("/blog/2"),
+        Selector::path("/p").query("x=2"),
+        Selector::path("/p").any_query().header("accept-language", "fr"),
+        Selector::path("/").header("accept-language", ""),
+        Selector::prefix("/blog"),
+        Selector::prefix("/blog/"),
+        Selector::prefix("/blog/").on_host("b.example"),
+        Selector::prefix("/").on_host("b.example:8080"),
+        Selector::tag("t1"),
+        Selector::tag("t3").header("accept-language", "en"),
+        Selector::tag("nope"),
+        Selector::host("b.example"),
+        Selector::host("b.example:8080"),
+        Selector::host("a.example").header("accept-language", "en"),
+        Selector::all().header("accept-language", "fr"),
+        Selector::all(),
+    ]
+}
+
+async fn fill_both(redis: &impl Store, mem: &MemoryStore) {
+    for (u, l, tags) in corpus() {
+        let e = redis.epoch();
+        assert_eq!(
+            redis.insert(object(&u, l, &tags, 300), e).await.unwrap(),
+            Inserted::Fresh,
+            "{u}"
+        );
+        let e = mem.epoch();
+        mem.insert(object(&u, l, &tags, 300), e).await.unwrap();
+    }
+}
+
+async fn stored(s: &impl Store) -> Vec<(String, Option<&'static str>)> {
+    let mut out = Vec::new();
+    for (u, l, _) in corpus() {
+        if has(s, &u, l).await {
+            out.push((u, l));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_round_trip_and_selectors_match_the_memory_store() {
+    let server = RedisServer::start();
+    let redis = connect(standalone(&server.url(), "diff", false)).await;
+    let mem = MemoryStore::new(64 << 20);
+    fill_both(&redis, &mem).await;
+    let r = look(&redis, "http://a.example/blog/1").await.expect("stored");
+    assert_eq!(r.variants.len(), 3, "three variants");
+    let fr = r.select(&lang_headers(Some("fr"))).expect("fr variant");
+    assert_eq!(&fr.body[..], b"http://a.example/blog/1 Some(\"fr\")");
+    assert_eq!(redis.refresh_stats().await.unwrap().objects, corpus().len() as u64);
+
+    // Dry runs: every selector counts what the reference counts.
+    for sel in selectors() {
+        let mut req = PurgeRequest::new(vec![sel.clone()]);
+        req.dry_run = true;
+        let req = Arc::new(req);
+        let want = mem.purge(req.clone()).await.unwrap().matched;
+        let got = redis.purge(req).await.unwrap().matched;
+        assert_eq!(got, want, "dry run of {sel:?}");
+    }
+    // A union counts each object once.
+    let mut union = PurgeRequest::new(vec![Selector::tag("t1"), Selector::prefix("/blog")]);
+    union.dry_run = true;
+    let union = Arc::new(union);
+    assert_eq!(
+        redis.purge(union.clone()).await.unwrap().matched,
+        mem.purge(union).await.unwrap().matched
+    );
+
+    // Real purges, one after the other: the same objects remain.
+    for sel in selectors() {
+        let req = Arc::new(PurgeRequest::new(vec![sel.clone()]));
+        let want = mem.purge(req.clone()).await.unwrap().matched;
+        let got = redis.purge(req).await.unwrap().matched;
+        assert_eq!(got, want, "purge of {sel:?}");
+        assert_eq!(stored(&redis).await, stored(&mem).await, "after {sel:?}");
+    }
+    assert!(stored(&redis).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fills_overlapping_a_purge_are_not_stored_fresh() {
+    let server = RedisServer::start();
+    let cfg = RedisConfig {
+        purge_log_len: 4,
+        ..standalone(&server.url(), "rap", false)
+    };
+    let s = connect(cfg).await;
+    let hard = |sel: Selector| Arc::new(PurgeRequest::new(vec![sel]));
+    let soft = |sel: Selector| {
+        let mut r = PurgeRequest::new(vec![sel]);
+        r.mode = PurgeMode::Soft;
+        Arc::new(r)
+    };
+
+    // Hard purge while the fill runs: dropped.
+    let e = s.epoch();
+    s.purge(hard(Selector::tag("news"))).await.unwrap();
+    let o = object("http://h/a", None, &["news"], 60);
+    assert_eq!(s.insert(o, e).await.unwrap(), Inserted::Dropped);
+    assert!(!has(&s, "http://h/a", None).await);
+    // A purge that does not match: stored.
+    let e = s.epoch();
+    s.purge(hard(Selector::path("/other"))).await.unwrap();
+    assert_eq!(
+        s.insert(object("http://h/a", None, &["news"], 60), e).await.unwrap(),
+        Inserted::Fresh
+    );
+    // Soft purge while the fill runs: stored stale.
+    let e = s.epoch();
+    s.purge(soft(Selector::host("h"))).await.unwrap();
+    assert_eq!(
+        s.insert(object("http://h/b", None, &[], 60), e).await.unwrap(),
+        Inserted::MarkedStale
+    );
+    let r = look(&s, "http://h/b").await.unwrap();
+    assert!(r.variants[0].soft_purged_at().is_some(), "stale in Redis");
+    // A fill started after the purge is stored fresh.
+    let e = s.epoch();
+    assert_eq!(
+        s.insert(object("http://h/c", None, &["news"], 60), e).await.unwrap(),
+        Inserted::Fresh
+    );
+    // A fill older than the bucket's purge log (4 entries): conservatively dropped.
+    let e = s.epoch();
+    for i in 0..6 {
+        s.purge(hard(Selector::path(&format!("/x{i}")))).await.unwrap();
+    }
+    assert_eq!(
+        s.insert(object("http://h/d", None, &[], 60), e).await.unwrap(),
+        Inserted::Dropped
+    );
+    // Soft purge of stored objects marks them; a later hard `all` removes everything in O(1).
+    s.purge(soft(Selector::tag("news"))).await.unwrap();
+    let a = look(&s, "http://h/a").await.unwrap();
+    assert!(a.variants[0].soft_purged_at().is_some());
+    let e = s.epoch();
+    assert_eq!(
+        s.insert(object("http://h/e", None, &[], 60), e).await.unwrap(),
+        Inserted::Fresh
+    );
+    let report = s.purge(hard(Selector::all())).await.unwrap();
+    assert_eq!(report.matched, 4, "a, b, c, e");
+    for p in ["a", "b", "c", "e"] {
+        assert!(look(&s, &format!("http://h/{p}")).await.is_none(), "{p}");
+    }
+    // Soft `all`: objects stored before it are stale, later ones fresh.
+    let e = s.epoch();
+    s.insert(object("http://h/f", None, &[], 60), e).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    s.purge(soft(Selector::all())).await.unwrap();
+    let f = look(&s, "http://h/f").await.unwrap();
+    assert!(f.variants[0].soft_purged_at().is_some());
+}
+
+fn keys(port: u16) -> Vec<String> {
+    let r = raw_command(port, "KEYS *").unwrap_or_default();
+    r.lines()
+        .filter(|l| !l.starts_with('*') && !l.starts_with('$'))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn index_entries_expire_with_their_objects() {
+    let server = RedisServer::start();
+    let cfg = RedisConfig {
+        grace: Duration::ZERO,
+        ..standalone(&server.url(), "leak", false)
+    };
+    let s = connect(cfg).await;
+    for i in 0..50 {
+        let u = format!("http://h{}/p/{}?q={i}", i % 3, i % 7);
+        let e = s.epoch();
+        let o = object(&u, Some("en"), &["t", &format!("u{i}")], 1);
+        s.insert(o, e).await.unwrap();
+    }
+    // Replacing a variant leaves one object, not two.
+    for _ in 0..3 {
+        let e = s.epoch();
+        s.insert(object("http://h0/p/0?q=0", Some("en"), &["t"], 1), e)
+            .await
+            .unwrap();
+    }
+    assert_eq!(s.refresh_stats().await.unwrap().objects, 50);
+    assert!(keys(server.port).len() > 50);
+    // Wait until they expire (max-age=1) and the sweep has run.
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    s.sweep().await.unwrap();
+    let left: Vec<String> = keys(server.port)
+        .into_iter()
+        .filter(|k| !k.ends_with(":m") && !k.ends_with(":seq") && !k.ends_with(":layout"))
+        .filter(|k| !k.ends_with(":log") && !k.ends_with(":c"))
+        .collect();
+    assert!(left.is_empty(), "leaked keys: {left:?}");
+    assert_eq!(s.refresh_stats().await.unwrap().objects, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_must_agree_on_the_layout() {
+    let server = RedisServer::start();
+    let _a = connect(standalone(&server.url(), "lay", false)).await;
+    let cfg = RedisConfig {
+        buckets: 8,
+        ..standalone(&server.url(), "lay", false)
+    };
+    let e = vanish_redis::RedisStore::connect(cfg).await.err().expect("refused");
+    assert!(e.0.contains("buckets"), "{e}");
+}
