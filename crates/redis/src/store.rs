@@ -362,6 +362,11 @@ impl Inner {
 
     async fn lookup(&self, key: &ResourceKey) -> Result<Option<Arc<Resource>>, StoreError> {
         if let Some(l1) = &self.l1 {
+            if self.lease.expired() {
+                // No proof this node saw every purge for a whole lease: start afresh now
+                // rather than at the next heartbeat tick.
+                self.drop_l1("no proof of a complete purge stream within the lease");
+            }
             if self.lease.valid() {
                 if let Some(Ok(Some(r))) = l1.lookup(key).now_or_never() {
                     return Ok(Some(r));

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use http::HeaderMap;
 use vanish_engine::store::Resource;
-use vanish_engine::{CacheConfig, CachedObject, ResourceKey, Store};
+use vanish_engine::store::Inserted;
+use vanish_engine::{CacheConfig, CachedObject, ResourceKey, Selector, Store};
+use vanish_memory::MemoryStore;
 use vanish_redis::{RedisConfig, RedisStore};
 
 /// An object for `url`, requested with `lang` (varies on Accept-Language), carrying `tags`.
@@ -96,3 +98,91 @@ where
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+// The shared corpus: three hosts (two sharing a name), paths, queries and languages.
+
+pub const HOSTS: [&str; 3] = ["a.example", "b.example:8080", "b.example"];
+pub const PATHS: [&str; 5] = ["/", "/blog/1", "/blog/2", "/blogger", "/p"];
+pub const QUERIES: [Option<&str>; 3] = [None, Some("x=1"), Some("x=2")];
+pub const LANGS: [Option<&str>; 3] = [None, Some("en"), Some("fr")];
+
+pub fn url(h: &str, p: &str, q: Option<&str>) -> String {
+    match q {
+        Some(q) => format!("http://{h}{p}?{q}"),
+        None => format!("http://{h}{p}"),
+    }
+}
+
+pub fn tags_for(i: usize) -> Vec<&'static str> {
+    let all = ["t1", "t2", "t3"];
+    all.iter()
+        .enumerate()
+        .filter(|(j, _)| (i >> j) & 1 == 1)
+        .map(|(_, t)| *t)
+        .collect()
+}
+
+pub fn corpus() -> Vec<(String, Option<&'static str>, Vec<&'static str>)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    for h in HOSTS {
+        for p in PATHS {
+            for q in QUERIES {
+                for l in LANGS {
+                    i += 1;
+                    out.push((url(h, p, q), l, tags_for(i % 8)));
+                }
+            }
+        }
+    }
+    out
+}
+
+pub fn selectors() -> Vec<Selector> {
+    vec![
+        Selector::url("http://a.example/blog/1").unwrap(),
+        Selector::url("https://a.example/blog/1?x=1").unwrap(),
+        Selector::url("http://b.example:8080/p").unwrap().any_query(),
+        Selector::url("http://b.example/p").unwrap().any_query(),
+        Selector::path("/blog/2"),
+        Selector::path("/p").query("x=2"),
+        Selector::path("/p").any_query().header("accept-language", "fr"),
+        Selector::path("/").header("accept-language", ""),
+        Selector::prefix("/blog"),
+        Selector::prefix("/blog/"),
+        Selector::prefix("/blog/").on_host("b.example"),
+        Selector::prefix("/").on_host("b.example:8080"),
+        Selector::tag("t1"),
+        Selector::tag("t3").header("accept-language", "en"),
+        Selector::tag("nope"),
+        Selector::host("b.example"),
+        Selector::host("b.example:8080"),
+        Selector::host("a.example").header("accept-language", "en"),
+        Selector::all().header("accept-language", "fr"),
+        Selector::all(),
+    ]
+}
+
+pub async fn fill_both(redis: &impl Store, mem: &MemoryStore) {
+    for (u, l, tags) in corpus() {
+        let e = redis.epoch();
+        assert_eq!(
+            redis.insert(object(&u, l, &tags, 300), e).await.unwrap(),
+            Inserted::Fresh,
+            "{u}"
+        );
+        let e = mem.epoch();
+        mem.insert(object(&u, l, &tags, 300), e).await.unwrap();
+    }
+}
+
+pub async fn stored(s: &impl Store) -> Vec<(String, Option<&'static str>)> {
+    let mut out = Vec::new();
+    for (u, l, _) in corpus() {
+        if has(s, &u, l).await {
+            out.push((u, l));
+        }
+    }
+    out
+}
+

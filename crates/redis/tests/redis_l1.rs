@@ -1,0 +1,100 @@
+//! The L1 tier on a real standalone server: two nodes share Redis; a purge on one reaches the
+//! other's L1 well within the lease; an outage keeps the node serving (L1, then misses), fails
+//! purges with an error instead of a false success, and recovers by itself.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use vanish_engine::{PurgeRequest, Selector, Store};
+use vanish_redis::testing::{raw_command, RedisServer};
+use vanish_redis::RedisConfig;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn l1_copies_are_purged_by_other_nodes() {
+    let server = RedisServer::start();
+    let a = connect(standalone(&server.url(), "l1", true)).await;
+    let b = connect(standalone(&server.url(), "l1", true)).await;
+    eventually("leases hold", Duration::from_secs(5), || async {
+        a.l1_valid() && b.l1_valid()
+    })
+    .await;
+    let e = a.epoch();
+    a.insert(object("http://h/p", Some("fr"), &["t"], 300), e)
+        .await
+        .unwrap();
+    assert!(has(&b, "http://h/p", Some("fr")).await, "L2 hit on b");
+    // Remove it behind the store's back: b still has it, so it comes from b's L1.
+    assert!(raw_command(server.port, "FLUSHALL").is_some());
+    assert!(has(&b, "http://h/p", Some("fr")).await, "L1 hit on b");
+    // A purge through a reaches b's L1 (Redis itself holds nothing any more).
+    let t = Instant::now();
+    a.purge(Arc::new(PurgeRequest::new(vec![Selector::url("http://h/p").unwrap()])))
+        .await
+        .unwrap();
+    eventually("b's L1 copy is purged", Duration::from_millis(500), || async {
+        !has(&b, "http://h/p", Some("fr")).await
+    })
+    .await;
+    let delay = t.elapsed();
+    assert!(delay < Duration::from_millis(500), "{delay:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_degrades_and_recovers() {
+    let mut server = RedisServer::start();
+    let cfg = RedisConfig {
+        timeout: Duration::from_millis(500),
+        ..standalone(&server.url(), "out", true)
+    };
+    let s = connect(cfg).await;
+    eventually("lease holds", Duration::from_secs(5), || async { s.l1_valid() }).await;
+    let e = s.epoch();
+    s.insert(object("http://h/a", None, &[], 300), e).await.unwrap();
+    assert!(has(&s, "http://h/a", None).await);
+    assert!(s.health().is_ok());
+
+    server.kill();
+    eventually("health reports the outage", Duration::from_secs(5), || async {
+        s.health().is_err()
+    })
+    .await;
+    let msg = s.health().unwrap_err().0;
+    assert!(msg.contains("redis unreachable"), "{msg}");
+    // Purges fail, quickly and clearly.
+    let t = Instant::now();
+    let err = s
+        .purge(Arc::new(PurgeRequest::new(vec![Selector::tag("x")])))
+        .await
+        .unwrap_err();
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    assert!(err.0.contains("not applied") || err.0.contains("redis"), "{err}");
+    // Lookups never fail: the L1 is emptied within the lease, then they miss.
+    eventually("the L1 is emptied without proof", Duration::from_secs(3), || async {
+        look(&s, "http://h/a").await.is_none()
+    })
+    .await;
+    // Fills during the outage are kept in the L1 (for at most one lease each).
+    eventually("an L1 hit during the outage", Duration::from_secs(3), || async {
+        let e = s.epoch();
+        s.insert(object("http://h/b", None, &[], 300), e).await.unwrap();
+        has(&s, "http://h/b", None).await
+    })
+    .await;
+
+    server.restart();
+    eventually("reconnects by itself", Duration::from_secs(15), || async {
+        s.health().is_ok()
+    })
+    .await;
+    let report = s
+        .purge(Arc::new(PurgeRequest::new(vec![Selector::all()])))
+        .await
+        .expect("purges work again");
+    assert_eq!(report.matched, 0, "the restarted server is empty");
+    let e = s.epoch();
+    s.insert(object("http://h/c", None, &[], 300), e).await.unwrap();
+    assert!(has(&s, "http://h/c", None).await);
+}
