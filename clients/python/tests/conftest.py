@@ -19,7 +19,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "project"))
 sys.path.insert(0, str(HERE))
 
-from harness import Origin, Vanish, free_port, stop  # noqa: E402
+from harness import Origin, Vanish, free_port, stop, tail  # noqa: E402
 
 _state: dict = {}
 
@@ -98,6 +98,10 @@ def cache(vanish: Vanish, origin: Origin) -> Vanish:
     """The shared Vanish, emptied, with Django's request log cleared."""
     from vanish_client import Selector, VanishClient
 
+    for proc, what in ((vanish.proc, "vanish"), (origin.proc, "Django runserver")):
+        if proc.poll() is not None:
+            log = vanish.log if proc is vanish.proc else origin.log
+            pytest.fail(f"{what} exited with {proc.returncode} during the run:\n{tail(log)}")
     VanishClient(vanish.admin).purge(Selector.all())
     origin.take()
     return vanish

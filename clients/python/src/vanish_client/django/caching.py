@@ -30,6 +30,7 @@ logger = logging.getLogger("vanish_client")
 CACHEABLE_STATUSES = frozenset({200, 203, 300, 301, 308, 404, 410})
 SPEC_ATTR = "_vanish_cache"
 MARK_ATTR = "_vanish_cache_control_set"
+"""The Cache-Control value this module set (to tell it from one set by another layer)."""
 
 TagSource = Union[str, Any, Callable[..., Any]]
 
@@ -56,7 +57,8 @@ def cacheable(request: HttpRequest, response: HttpResponseBase) -> Optional[str]
         return f"status {response.status_code}"
     if response.cookies:
         return "it sets a cookie"
-    if response.has_header("Cache-Control") and not getattr(response, MARK_ATTR, False):
+    if response.has_header("Cache-Control") and response["Cache-Control"] != getattr(
+            response, MARK_ATTR, None):
         return "the view set Cache-Control"
     if "HTTP_AUTHORIZATION" in request.META:
         return "the request carries Authorization"
@@ -79,13 +81,14 @@ def finish(request: HttpRequest, response: HttpResponseBase,
     if spec is not None:
         setattr(response, SPEC_ATTR, spec)
         reason = cacheable(request, response)
+        ours = getattr(response, MARK_ATTR, None)
         if reason is None:
             response["Cache-Control"] = spec.header()
-            setattr(response, MARK_ATTR, True)
-        elif getattr(response, MARK_ATTR, False):
+            setattr(response, MARK_ATTR, response["Cache-Control"])
+        elif ours is not None and response.get("Cache-Control") == ours:
             # Made public earlier (by the decorator), but a later layer set a cookie.
             response["Cache-Control"] = "private"
-            setattr(response, MARK_ATTR, False)
+            setattr(response, MARK_ATTR, None)
             logger.warning("vanish: %s is not cacheable after all: %s", request.path, reason)
         else:
             logger.debug("vanish: %s left uncacheable: %s", request.path, reason)

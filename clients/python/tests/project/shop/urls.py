@@ -8,6 +8,7 @@ urlpatterns = [
     path("about", views.about),
     path("products/", views.product_list),
     path("products/<int:pk>/", views.product_detail),
+    path("products/<int:pk>/rename", views.rename_product),
     path("plain/<int:pk>/", views.product_plain),
     path("notes/<int:pk>/", views.note_detail),
     path("cookie", views.sets_cookie),

@@ -7,6 +7,8 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.template.response import TemplateResponse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from vanish_client.django import add_tags, cache_tags
@@ -94,3 +96,13 @@ def session_page(request):
     """Touches the session and sets a value: the session cookie makes it uncacheable."""
     request.session["seen"] = True
     return _text(request, "session")
+
+
+@csrf_exempt
+@require_POST
+def rename_product(request, pk):
+    """A write: saving the product purges its pages (VanishPurgeMixin) on commit."""
+    product = get_object_or_404(Product, pk=pk)
+    product.name = request.POST["name"]
+    product.save()
+    return HttpResponse("renamed\n", content_type="text/plain")
