@@ -40,6 +40,11 @@ pub struct CacheConfig {
     pub name: String,
     /// Longest wait for the next piece of an origin body before the fill fails.
     pub origin_body_timeout: Duration,
+    /// Most tags one object may carry; a response with more is not stored (a silently
+    /// dropped tag would make a later purge miss it).
+    pub max_tags: usize,
+    /// Longest tag in bytes; a response with a longer one is not stored.
+    pub max_tag_bytes: usize,
 }
 
 impl Default for CacheConfig {
@@ -56,6 +61,8 @@ impl Default for CacheConfig {
             strip_tag_headers: true,
             name: "vanish".to_owned(),
             origin_body_timeout: Duration::from_secs(30),
+            max_tags: 256,
+            max_tag_bytes: 512,
         }
     }
 }

@@ -35,6 +35,8 @@ pub enum NotStored {
     Status,
     /// The route bypasses the cache (e.g. a session cookie).
     Bypass,
+    /// More tags, or a longer tag, than the limits allow.
+    TagLimit,
 }
 
 impl NotStored {
@@ -49,6 +51,7 @@ impl NotStored {
             NotStored::TooLarge => "too-large",
             NotStored::Status => "status",
             NotStored::Bypass => "bypass",
+            NotStored::TagLimit => "tag-limit",
         }
     }
 }
@@ -64,6 +67,8 @@ pub enum Verdict {
         vary: VaryNames,
         /// Freshness timing.
         timing: Timing,
+        /// Tags read from the configured headers.
+        tags: Vec<std::sync::Arc<str>>,
     },
     /// Do not store it.
     Pass(NotStored),
@@ -96,6 +101,15 @@ pub fn evaluate(
         if !list.contains(&res.status.as_u16()) {
             return Verdict::Pass(NotStored::Status);
         }
+    }
+    let tags = crate::tags::read_tags(&res.headers, &config.tag_headers);
+    if tags.len() > config.max_tags || tags.iter().any(|t| t.len() > config.max_tag_bytes) {
+        tracing::warn!(
+            tags = tags.len(),
+            "response exceeds the tag limits; not stored"
+        );
+        metrics::counter!("vanish_limit_hits_total", "limit" => "tags").increment(1);
+        return Verdict::Pass(NotStored::TagLimit);
     }
     if res.headers.contains_key(http::header::SET_COOKIE) && !config.store_set_cookie {
         return Verdict::Pass(NotStored::SetCookie);
@@ -167,6 +181,7 @@ pub fn evaluate(
         policy: Box::new(policy),
         vary,
         timing,
+        tags,
     }
 }
 

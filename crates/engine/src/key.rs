@@ -245,6 +245,78 @@ pub fn normalize_authority(scheme: Scheme, authority: &str) -> String {
     out
 }
 
+/// Normalises a request target in place, so the key and the origin see the same URL:
+/// percent-encoding made canonical (unreserved characters decoded, hex upper-cased: `%7e`
+/// is `~`, `%2e%2e` is `..`) in path and query, then dot segments removed from the path
+/// (RFC 3986 sections 6.2.2 and 5.2.4: `/a/../b` is `/b`). Encoded slashes (`%2F`) and
+/// repeated slashes are kept: they can mean something else to the origin.
+///
+/// ```
+/// let (mut p, ()) = http::Request::get("/a/%2e%2E/b/./c%7e?x=%7e").body(()).unwrap().into_parts();
+/// vanish_engine::key::normalize_target(&mut p);
+/// assert_eq!(p.uri, "/b/c~?x=~");
+/// ```
+pub fn normalize_target(parts: &mut Parts) {
+    let Some(pq) = parts.uri.path_and_query() else {
+        return;
+    };
+    let (path, query) = (pq.path(), pq.query());
+    let needs = |s: &str| s.contains('%');
+    let dotty = path.contains("/.") || path.starts_with('.');
+    if !needs(path) && !dotty && !query.is_some_and(needs) {
+        return;
+    }
+    let path = remove_dot_segments(&crate::policy::query::canonical_encoding(path));
+    let query = query.map(crate::policy::query::canonical_encoding);
+    let pq = match query {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
+    };
+    let mut uri_parts = parts.uri.clone().into_parts();
+    if let Ok(pq) = pq.parse() {
+        uri_parts.path_and_query = Some(pq);
+        if let Ok(uri) = Uri::from_parts(uri_parts) {
+            parts.uri = uri;
+        }
+    }
+}
+
+/// A path as [`normalize_target`] leaves it (for purge selectors).
+pub fn normalize_path(path: &str) -> String {
+    remove_dot_segments(&crate::policy::query::canonical_encoding(path))
+}
+
+/// RFC 3986 section 5.2.4.
+fn remove_dot_segments(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = path.split('/').collect();
+    let last = segments.len().saturating_sub(1);
+    for (i, seg) in segments.iter().enumerate() {
+        match *seg {
+            "." => {
+                if i == last {
+                    out.push("");
+                }
+            }
+            ".." => {
+                if out.len() > 1 {
+                    out.pop();
+                }
+                if i == last {
+                    out.push("");
+                }
+            }
+            s => out.push(s),
+        }
+    }
+    let joined = out.join("/");
+    if joined.starts_with('/') {
+        joined
+    } else {
+        format!("/{joined}")
+    }
+}
+
 /// The host name of an authority, without its port (`[::1]:8080` gives `[::1]`).
 pub fn hostname(authority: &str) -> &str {
     if authority.starts_with('[') {
@@ -300,6 +372,31 @@ mod tests {
         ];
         for (url, host) in cases {
             assert_eq!(ResourceKey::parse_url(url).unwrap().host(), host, "{url}");
+        }
+    }
+
+    #[test]
+    fn targets_are_normalised() {
+        let cases = [
+            ("/a/b", "/a/b"),
+            ("/a/../b", "/b"),
+            ("/a/./b/.", "/a/b/"),
+            ("/a/b/..", "/a/"),
+            ("/../../x", "/x"),
+            ("/a/%2e%2e/b", "/b"),
+            ("/a/%2E/b", "/a/b"),
+            ("/a%2fb/../c", "/c"),
+            ("/a%2Fb", "/a%2Fb"),
+            ("//double//slash", "//double//slash"),
+            ("/%7euser", "/~user"),
+            ("/caf%c3%a9", "/caf%C3%A9"),
+            ("/p?q=%7e&r=%2f", "/p?q=~&r=%2F"),
+            ("/.hidden", "/.hidden"),
+        ];
+        for (input, want) in cases {
+            let (mut p, ()) = http::Request::get(input).body(()).unwrap().into_parts();
+            normalize_target(&mut p);
+            assert_eq!(p.uri.to_string(), want, "{input}");
         }
     }
 

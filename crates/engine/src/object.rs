@@ -153,7 +153,7 @@ impl CachedObject {
         if body.len() > config.max_object_size {
             return Err(NotStored::TooLarge);
         }
-        let (policy, vary, timing) = match judge_response(
+        let (policy, vary, timing, tags) = match judge_response(
             &key,
             request_headers,
             &parts,
@@ -165,14 +165,15 @@ impl CachedObject {
                 policy,
                 vary,
                 timing,
-            } => (policy, vary, timing),
+                tags,
+            } => (policy, vary, timing, tags),
             Verdict::Pass(reason) => return Err(reason),
         };
         let meta = ObjectMeta {
             id: next_object_id(),
             key,
             vary_values: vary.values(request_headers),
-            tags: crate::tags::read_tags(&parts.headers, &config.tag_headers),
+            tags,
         };
         let mut headers = parts.headers;
         crate::cache::clean_stored_headers(config, &mut headers);

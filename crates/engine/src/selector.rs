@@ -10,8 +10,9 @@ use std::fmt;
 use http::HeaderName;
 use serde_json::Value;
 
-use crate::key::{host_matches, normalize_host, ResourceKey};
+use crate::key::{host_matches, normalize_host, normalize_path, ResourceKey};
 use crate::object::ObjectMeta;
+use crate::policy::query::canonical_encoding;
 
 /// Which queries a `url` or `path` selector matches.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,15 +128,20 @@ impl Selector {
         let key = ResourceKey::parse_url(url).map_err(|e| SelectorError::new("url", e.0))?;
         Ok(Self::of(Target::Url {
             host: key.host().to_owned(),
-            path: key.path().to_owned(),
-            query: QueryMatch::Exact(key.query().map(str::to_owned)),
+            path: normalize_path(key.path()),
+            query: QueryMatch::Exact(key.query().map(canonical_encoding)),
         }))
     }
 
     /// A path on any host (no query unless [`Selector::query`] or [`Selector::any_query`]).
     pub fn path(path: &str) -> Self {
+        let path = if path.starts_with('/') {
+            normalize_path(path)
+        } else {
+            path.to_owned() // refused by validate()
+        };
         Self::of(Target::Path {
-            path: path.to_owned(),
+            path,
             query: QueryMatch::Exact(None),
         })
     }
@@ -143,7 +149,7 @@ impl Selector {
     /// Every path starting with `prefix`, on any host (see [`Selector::on_host`]).
     pub fn prefix(prefix: &str) -> Self {
         Self::of(Target::Prefix {
-            prefix: prefix.to_owned(),
+            prefix: canonical_encoding(prefix),
             host: None,
         })
     }
@@ -175,7 +181,7 @@ impl Selector {
     /// Match exactly this query string (without `?`) on a `path` selector.
     pub fn query(mut self, q: &str) -> Self {
         if let Target::Path { query, .. } = &mut self.target {
-            *query = QueryMatch::Exact(Some(q.trim_start_matches('?').to_owned()));
+            *query = QueryMatch::Exact(Some(canonical_encoding(q.trim_start_matches('?'))));
         }
         self
     }

@@ -1,4 +1,5 @@
-//! Settings of the Redis store. Owns their defaults and nothing else.
+//! Settings of the Redis store: their defaults, and the `[redis]` section of `vanish.toml`
+//! with its validation. Owns nothing else.
 
 use std::time::Duration;
 
@@ -48,5 +49,150 @@ impl Default for RedisConfig {
             max_object_size: 4 * 1024 * 1024,
             grace: Duration::from_secs(10),
         }
+    }
+}
+
+/// The `[redis]` section of `vanish.toml`, as written (every key optional).
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSection {
+    /// `redis://host:port` of a standalone server (or Sentinel/unix/TLS URL).
+    pub url: Option<String>,
+    /// `host:port` of Cluster nodes (selects Cluster mode).
+    pub cluster_nodes: Option<Vec<String>>,
+    /// Key and channel prefix.
+    pub prefix: Option<String>,
+    /// Buckets (hash-tagged slots) the keyspace is split into.
+    pub buckets: Option<usize>,
+    /// L1 size, e.g. `"64MiB"`; `0` for none.
+    pub l1_capacity: Option<toml_like::Size>,
+    /// Longest time an L1 copy may be served after a purge, e.g. `"500ms"`.
+    pub l1_lease: Option<String>,
+    /// Heartbeat period, e.g. `"100ms"`.
+    pub heartbeat: Option<String>,
+    /// Timeout of one Redis command.
+    pub timeout: Option<String>,
+    /// Purges remembered per bucket for fills still running.
+    pub purge_log_len: Option<usize>,
+    /// Largest body stored in Redis.
+    pub max_object_size: Option<toml_like::Size>,
+    /// Extra time objects stay in Redis after their last possible use.
+    pub grace: Option<String>,
+}
+
+/// Sizes written as a number of bytes or a string such as `"64MiB"`.
+pub mod toml_like {
+    /// A size as written.
+    #[derive(Debug, Clone, serde::Deserialize)]
+    #[serde(untagged)]
+    pub enum Size {
+        /// Bytes.
+        Bytes(u64),
+        /// With a unit: `B`, `KiB`/`K`, `MiB`/`M`, `GiB`/`G`, `KB`, `MB`, `GB`.
+        Text(String),
+    }
+
+    impl Size {
+        /// The size in bytes.
+        pub fn bytes(&self, name: &str) -> Result<u64, String> {
+            let s = match self {
+                Size::Bytes(n) => return Ok(*n),
+                Size::Text(s) => s.trim(),
+            };
+            let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+            let (num, unit) = s.split_at(split);
+            let n: u64 = num
+                .parse()
+                .map_err(|_| format!("{name}: {s:?} is not a size such as \"64MiB\""))?;
+            let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+                "" | "b" => 1,
+                "k" | "kib" => 1 << 10,
+                "kb" => 1000,
+                "m" | "mib" => 1 << 20,
+                "mb" => 1_000_000,
+                "g" | "gib" => 1 << 30,
+                "gb" => 1_000_000_000,
+                _ => return Err(format!("{name}: unknown size unit in {s:?}")),
+            };
+            n.checked_mul(mult)
+                .ok_or_else(|| format!("{name}: {s:?} is too large"))
+        }
+    }
+}
+
+fn duration(name: &str, v: &Option<String>, default: Duration) -> Result<Duration, String> {
+    match v {
+        None => Ok(default),
+        Some(s) => humantime::parse_duration(s.trim())
+            .map_err(|e| format!("{name}: {s:?} is not a duration such as \"500ms\" ({e})")),
+    }
+}
+
+impl RedisSection {
+    /// The effective settings; errors name the key (`redis.timeout: ...`).
+    pub fn resolve(&self) -> Result<RedisConfig, String> {
+        let d = RedisConfig::default();
+        let cfg = RedisConfig {
+            url: self.url.clone().unwrap_or(d.url),
+            cluster_nodes: self.cluster_nodes.clone().unwrap_or_default(),
+            prefix: self.prefix.clone().unwrap_or(d.prefix),
+            buckets: self.buckets.unwrap_or(d.buckets),
+            l1_capacity: match &self.l1_capacity {
+                Some(s) => s.bytes("redis.l1_capacity")?,
+                None => d.l1_capacity,
+            },
+            l1_lease: duration("redis.l1_lease", &self.l1_lease, d.l1_lease)?,
+            heartbeat: duration("redis.heartbeat", &self.heartbeat, d.heartbeat)?,
+            timeout: duration("redis.timeout", &self.timeout, d.timeout)?,
+            purge_log_len: self.purge_log_len.unwrap_or(d.purge_log_len),
+            max_variants: d.max_variants,
+            max_object_size: match &self.max_object_size {
+                Some(s) => s.bytes("redis.max_object_size")? as usize,
+                None => d.max_object_size,
+            },
+            grace: duration("redis.grace", &self.grace, d.grace)?,
+        };
+        if cfg.prefix.is_empty() || cfg.prefix.contains(['{', '}']) {
+            return Err("redis.prefix: must be non-empty, without '{' or '}'".into());
+        }
+        if !(1..=16384).contains(&cfg.buckets) {
+            return Err("redis.buckets: must be between 1 and 16384".into());
+        }
+        if cfg.heartbeat.is_zero() || cfg.l1_lease < cfg.heartbeat * 2 {
+            return Err("redis.l1_lease: must be at least twice redis.heartbeat".into());
+        }
+        if cfg.purge_log_len == 0 {
+            return Err("redis.purge_log_len: must be at least 1".into());
+        }
+        Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sections_resolve_with_errors_naming_the_key() {
+        let s = RedisSection {
+            cluster_nodes: Some(vec!["127.0.0.1:7000".into()]),
+            l1_capacity: Some(toml_like::Size::Text("8MiB".into())),
+            l1_lease: Some("1s".into()),
+            ..Default::default()
+        };
+        let c = s.resolve().unwrap();
+        assert_eq!(c.l1_capacity, 8 << 20);
+        assert_eq!(c.l1_lease, Duration::from_secs(1));
+        assert_eq!(c.cluster_nodes.len(), 1);
+        let bad = RedisSection {
+            timeout: Some("soon".into()),
+            ..Default::default()
+        };
+        assert!(bad.resolve().unwrap_err().starts_with("redis.timeout"));
+        let bad = RedisSection {
+            l1_lease: Some("100ms".into()),
+            ..Default::default()
+        };
+        assert!(bad.resolve().unwrap_err().starts_with("redis.l1_lease"));
     }
 }

@@ -6,7 +6,8 @@
 //! been lost (reconnection, lagging receiver), and the one-second sweep that unindexes expired
 //! objects, refreshes the sizes, and notices when Redis is back.
 //!
-//! Messages: `P|node|seq|sent-unix-µs|wire-request` on the purge channel,
+//! Messages: `P|node|seq|sent-unix-µs|wire-request` (a purge) and `V|node|wire-request` (a
+//! resource gained a variant: other nodes drop their partial L1 copy) on the purge channel;
 //! `H|session|sent-ms` on the node's own heartbeat channel.
 
 use std::sync::{Arc, Weak};
@@ -57,6 +58,21 @@ fn handle(inner: &Inner, channel: &str, msg: &str) {
         };
         if let (Ok(session), Ok(sent)) = (session.parse(), sent.parse()) {
             inner.lease.confirmed(session, sent);
+        }
+        return;
+    }
+    if let Some(rest) = msg.strip_prefix("V|") {
+        // A resource gained a variant on another node: drop this node's (now partial) L1
+        // copy. Not a purge: recorded in the L1's own log only, so a concurrent promotion of
+        // the partial copy is refused too.
+        let Some((node, body)) = rest.split_once('|') else {
+            return;
+        };
+        if let (true, Some(l1), Ok(req)) = (node != inner.node, &inner.l1, wire::decode(body)) {
+            let _ = futures_util::FutureExt::now_or_never(vanish_engine::Store::purge(
+                l1,
+                Arc::new(req),
+            ));
         }
         return;
     }

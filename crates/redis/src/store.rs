@@ -432,7 +432,7 @@ impl Inner {
             Value::from(self.cfg.max_variants as i64),
             Value::from(PRUNE_ON_INSERT as i64),
         ];
-        let (state, variants): (i64, i64) = self.note(
+        let (state, variants, added): (i64, i64, i64) = self.note(
             self.scripts
                 .insert
                 .call(&self.client, self.layout.control_key(bucket), args)
@@ -443,6 +443,23 @@ impl Inner {
             1 => Inserted::MarkedStale,
             _ => return Ok(Inserted::Dropped),
         };
+        if added == 1 && variants > 1 {
+            // Other nodes' L1 copies of this resource lack the new variant: make them
+            // read the resource from Redis again.
+            let sel = vanish_engine::Selector {
+                target: vanish_engine::selector::Target::Url {
+                    host: key.host().to_owned(),
+                    path: key.path().to_owned(),
+                    query: vanish_engine::selector::QueryMatch::Exact(
+                        key.query().map(str::to_owned),
+                    ),
+                },
+                headers: Vec::new(),
+            };
+            let wire = wire::encode(&PurgeRequest::new(vec![sel]));
+            let msg = format!("V|{}|{wire}", self.node);
+            let _ = self.publish(self.layout.purge_channel(), msg).await;
+        }
         if self.l1.is_some() {
             if outcome == Inserted::MarkedStale {
                 object.mark_soft_purged(now);

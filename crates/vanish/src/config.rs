@@ -48,6 +48,9 @@ pub struct FileConfig {
     /// `[cache]`.
     #[serde(default)]
     pub cache: CacheSection,
+    /// `[limits]`.
+    #[serde(default)]
+    pub limits: LimitsSection,
     /// `[[rules]]`: per-route key policy, first match wins.
     #[serde(default)]
     pub rules: Vec<RuleSpec>,
@@ -57,6 +60,30 @@ pub struct FileConfig {
     /// `[host_aliases]`: alias host = canonical host.
     #[serde(default)]
     pub host_aliases: BTreeMap<String, String>,
+    /// `[store]`: which store holds the cache.
+    #[serde(default)]
+    pub store: StoreSection,
+    /// `[redis]`: the Redis/Valkey store (used when `[store] kind = "redis"`).
+    #[serde(default)]
+    pub redis: vanish_redis::config::RedisSection,
+}
+
+/// `[store]`: which store holds the cache.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// `"memory"` (the default: this process only) or `"redis"` (shared by every node).
+    pub kind: Option<String>,
+}
+
+/// The store a running Vanish uses.
+#[derive(Debug, Clone, Default)]
+pub enum StoreChoice {
+    /// The embedded memory store (`[memory]`).
+    #[default]
+    Memory,
+    /// Redis/Valkey, shared by several nodes (`[redis]`).
+    Redis(vanish_redis::RedisConfig),
 }
 
 /// `[server]`: where the proxy listens.
@@ -126,6 +153,63 @@ pub struct CacheSection {
     pub scheme: Option<String>,
 }
 
+/// `[limits]`: bounds on what clients, origins and admins may make Vanish do.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Request line plus headers (default `64KiB`; answered 431 past it).
+    pub max_header_bytes: Option<toml::Value>,
+    /// Request target (default `8KiB`; answered 414 past it).
+    pub max_url_bytes: Option<toml::Value>,
+    /// Variants kept per resource (default 200; the oldest goes).
+    pub max_variants: Option<usize>,
+    /// Tags per object (default 256; a response with more is not stored).
+    pub max_tags: Option<usize>,
+    /// Bytes per tag (default 512; a response with a longer tag is not stored).
+    pub max_tag_bytes: Option<usize>,
+    /// Selectors per purge request (default 1000; answered 400 past it).
+    pub max_selectors: Option<usize>,
+    /// Admin request body (default `1MiB`; answered 413 past it).
+    pub max_admin_body: Option<toml::Value>,
+    /// Concurrent requests to the origin (default 512; others wait up to the response timeout).
+    pub max_origin_connections: Option<usize>,
+    /// Concurrent client connections (default 10000; further connections wait to be accepted).
+    pub max_client_connections: Option<usize>,
+}
+
+/// The effective limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Request line plus headers.
+    pub max_header_bytes: usize,
+    /// Request target.
+    pub max_url_bytes: usize,
+    /// Variants per resource.
+    pub max_variants: usize,
+    /// Selectors per purge request.
+    pub max_selectors: usize,
+    /// Admin request body.
+    pub max_admin_body: usize,
+    /// Concurrent origin requests.
+    pub max_origin_connections: usize,
+    /// Concurrent client connections.
+    pub max_client_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_header_bytes: 64 * 1024,
+            max_url_bytes: 8 * 1024,
+            max_variants: 200,
+            max_selectors: 1000,
+            max_admin_body: 1024 * 1024,
+            max_origin_connections: 512,
+            max_client_connections: 10_000,
+        }
+    }
+}
+
 /// Flags of `vanish serve` that override the file.
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
@@ -166,6 +250,10 @@ pub struct Settings {
     pub cache: CacheConfig,
     /// The compiled key policy.
     pub policy: Arc<RulesPolicy>,
+    /// Limits.
+    pub limits: Limits,
+    /// The store.
+    pub store: StoreChoice,
 }
 
 impl Settings {
@@ -252,6 +340,16 @@ impl Settings {
         if memory_capacity < 1024 * 1024 {
             return Err(ConfigError("memory.capacity: must be at least 1MiB".into()));
         }
+        let limits = limits(&f.limits)?;
+        let store = match f.store.kind.as_deref() {
+            None | Some("memory") => StoreChoice::Memory,
+            Some("redis") => StoreChoice::Redis(f.redis.resolve().map_err(ConfigError)?),
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "store.kind: expected \"memory\" or \"redis\", got {other:?}"
+                )))
+            }
+        };
         let c = f.cache;
         let defaults = CacheConfig::default();
         let scheme = match c.scheme.as_deref() {
@@ -294,6 +392,8 @@ impl Settings {
                 f.upstream.body_timeout.as_deref(),
                 defaults.origin_body_timeout,
             )?,
+            max_tags: f.limits.max_tags.unwrap_or(defaults.max_tags),
+            max_tag_bytes: f.limits.max_tag_bytes.unwrap_or(defaults.max_tag_bytes),
             ..defaults
         };
         Ok(Settings {
@@ -320,8 +420,62 @@ impl Settings {
             )?,
             cache,
             policy: Arc::new(policy),
+            limits,
+            store,
         })
     }
+}
+
+fn limits(l: &LimitsSection) -> Result<Limits, ConfigError> {
+    let d = Limits::default();
+    let size =
+        |name: &str, v: &Option<toml::Value>, default: usize| -> Result<usize, ConfigError> {
+            v.as_ref()
+                .map(|v| size_value(name, v).map(|n| n as usize))
+                .transpose()
+                .map(|o| o.unwrap_or(default))
+        };
+    let positive = |name: &str, v: Option<usize>, default: usize| -> Result<usize, ConfigError> {
+        match v {
+            Some(0) => Err(ConfigError(format!("{name}: must be at least 1"))),
+            Some(n) => Ok(n),
+            None => Ok(default),
+        }
+    };
+    let out = Limits {
+        max_header_bytes: size(
+            "limits.max_header_bytes",
+            &l.max_header_bytes,
+            d.max_header_bytes,
+        )?,
+        max_url_bytes: size("limits.max_url_bytes", &l.max_url_bytes, d.max_url_bytes)?,
+        max_variants: positive("limits.max_variants", l.max_variants, d.max_variants)?,
+        max_selectors: positive("limits.max_selectors", l.max_selectors, d.max_selectors)?,
+        max_admin_body: size("limits.max_admin_body", &l.max_admin_body, d.max_admin_body)?,
+        max_origin_connections: positive(
+            "limits.max_origin_connections",
+            l.max_origin_connections,
+            d.max_origin_connections,
+        )?,
+        max_client_connections: positive(
+            "limits.max_client_connections",
+            l.max_client_connections,
+            d.max_client_connections,
+        )?,
+    };
+    positive("limits.max_tags", l.max_tags, 1)?;
+    positive("limits.max_tag_bytes", l.max_tag_bytes, 1)?;
+    if out.max_header_bytes < 8192 {
+        return Err(ConfigError(
+            "limits.max_header_bytes: must be at least 8KiB".into(),
+        ));
+    }
+    if out.max_url_bytes < 256 {
+        return Err(ConfigError(
+            "limits.max_url_bytes: must be at least 256 bytes".into(),
+        ));
+    }
+    Ok(out)
 }
 
 /// A human-readable summary of effective settings and key rules (`vanish check-config`).

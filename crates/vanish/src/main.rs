@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use http::Method;
 use vanish::cli::{self, Cli, Command};
-use vanish::config::{Overrides, Settings};
+use vanish::config::{Overrides, Settings, StoreChoice};
 use vanish::{demo, server, telemetry};
 
 fn main() -> ExitCode {
@@ -114,9 +114,18 @@ async fn run(cli: Cli) -> Result<(), (i32, String)> {
 
 async fn serve(settings: Settings) -> Result<(), (i32, String)> {
     telemetry::init_logs();
-    let running = server::start(settings)
-        .await
-        .map_err(|e| (1, e.to_string()))?;
+    match settings.store.clone() {
+        StoreChoice::Memory => run_until_signal(server::start(settings).await).await,
+        StoreChoice::Redis(redis) => {
+            run_until_signal(server::start_redis(settings, redis).await).await
+        }
+    }
+}
+
+async fn run_until_signal<S>(
+    running: std::io::Result<server::Running<S>>,
+) -> Result<(), (i32, String)> {
+    let running = running.map_err(|e| (1, e.to_string()))?;
     shutdown_signal().await;
     tracing::info!("shutting down");
     running.shutdown().await;

@@ -14,7 +14,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 use vanish_engine::{Cache, CacheBody, Store};
 use vanish_memory::MemoryStore;
@@ -50,7 +50,19 @@ impl<S> Running<S> {
 
 /// Binds both listeners and starts serving, with the embedded memory store.
 pub async fn start(settings: Settings) -> std::io::Result<Running> {
-    let store = MemoryStore::new(settings.memory_capacity);
+    let store =
+        MemoryStore::with_max_variants(settings.memory_capacity, settings.limits.max_variants);
+    start_with_store(settings, store).await
+}
+
+/// Connects to Redis (`[store] kind = "redis"`) and starts serving over it.
+pub async fn start_redis(
+    settings: Settings,
+    redis: vanish_redis::RedisConfig,
+) -> std::io::Result<Running<vanish_redis::RedisStore>> {
+    let store = vanish_redis::RedisStore::connect(redis)
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     start_with_store(settings, store).await
 }
 
@@ -76,10 +88,12 @@ pub async fn start_with_store<S: Store + Clone>(
         &settings.upstream,
         settings.connect_timeout,
         settings.response_timeout,
+        settings.limits.max_origin_connections,
     );
     let proxy = Arc::new(Proxy {
         cache: cache.clone(),
         upstream,
+        max_url_bytes: settings.limits.max_url_bytes,
     });
     let admin = Arc::new(Admin {
         invalidator: cache.invalidator(),
@@ -87,14 +101,21 @@ pub async fn start_with_store<S: Store + Clone>(
         store,
         auth: Auth::new(&settings.admin_tokens, &settings.admin_allow),
         metrics: telemetry::prometheus(),
+        max_body: settings.limits.max_admin_body,
+        max_selectors: settings.limits.max_selectors,
     });
     let (tx, rx) = watch::channel(false);
     let grace = settings.shutdown_grace;
     let p = proxy.clone();
+    let limits = ConnLimits {
+        max_header_bytes: settings.limits.max_header_bytes,
+        max_connections: settings.limits.max_client_connections,
+    };
     let t1 = tokio::spawn(accept_loop(
         proxy_listener,
         rx.clone(),
         grace,
+        limits,
         move |req, remote| {
             let p = p.clone();
             async move { p.handle(req, remote).await }
@@ -105,6 +126,10 @@ pub async fn start_with_store<S: Store + Clone>(
         admin_listener,
         rx,
         grace,
+        ConnLimits {
+            max_connections: 1024,
+            ..limits
+        },
         move |req, remote| {
             let a = a.clone();
             async move { a.handle(req, remote).await }
@@ -124,10 +149,18 @@ fn with_context(e: std::io::Error, what: &str, addr: SocketAddr) -> std::io::Err
     std::io::Error::new(e.kind(), format!("cannot listen on {addr} ({what}): {e}"))
 }
 
+/// Per-listener connection limits.
+#[derive(Clone, Copy)]
+struct ConnLimits {
+    max_header_bytes: usize,
+    max_connections: usize,
+}
+
 async fn accept_loop<F, Fut>(
     listener: TcpListener,
     mut shutdown: watch::Receiver<bool>,
     grace: Duration,
+    limits: ConnLimits,
     handler: F,
 ) where
     F: Fn(hyper::Request<Incoming>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
@@ -141,8 +174,22 @@ async fn accept_loop<F, Fut>(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(30))
+        .max_buf_size(limits.max_header_bytes)
         .keep_alive(true);
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
     loop {
+        // At the connection limit, stop accepting (the kernel's backlog holds newcomers).
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = shutdown.changed() => break,
+        };
+        if slots.available_permits() == 0 {
+            metrics::counter!("vanish_limit_hits_total", "limit" => "client_connections")
+                .increment(1);
+        }
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, remote) = match accepted {
@@ -163,6 +210,7 @@ async fn accept_loop<F, Fut>(
                     if let Err(e) = conn.await {
                         tracing::debug!(error = %e, %remote, "connection ended with an error");
                     }
+                    drop(permit);
                 });
             }
             _ = shutdown.changed() => break,

@@ -19,13 +19,12 @@ use crate::body::{BoxError, CacheBody};
 use crate::cache_status::{CacheStatus, Fwd};
 use crate::coalesce::{Leader, Outcome};
 use crate::freshness::{judge_response, NotStored, Verdict};
-use crate::headers::strip_hop_by_hop;
+use crate::headers::{strip_hop_by_hop, strip_unkeyed};
 use crate::key::ResourceKey;
 use crate::object::{next_object_id, CachedObject, ObjectMeta};
 use crate::origin::{Origin, OriginError};
 use crate::policy::RuleInfo;
 use crate::store::{Inserted, Store};
-use crate::tags::read_tags;
 use crate::variant::VaryNames;
 
 /// Request headers never sent on a fill: the cache wants a complete `200` to store, and
@@ -47,6 +46,9 @@ pub(super) fn origin_request(
 ) -> Request<()> {
     let mut headers = req.headers.clone();
     strip_hop_by_hop(&mut headers);
+    strip_unkeyed(&mut headers);
+    // The engine's requests have no body: a client's body on GET is never forwarded.
+    headers.remove(header::CONTENT_LENGTH);
     let method = if fill {
         Method::GET
     } else {
@@ -144,7 +146,7 @@ impl<S: Store + Clone> Cache<S> {
             .is_some_and(|len| len > config.max_object_size as u64);
         let mut status = CacheStatus::forward(fwd);
         status.fwd_status = Some(parts.status.as_u16());
-        let (policy, vary, timing) = match verdict {
+        let (policy, vary, timing, tags) = match verdict {
             Verdict::Store { .. } if too_large => {
                 finish(leader, Outcome::NotStored);
                 status.detail = Some(NotStored::TooLarge.as_str());
@@ -159,10 +161,10 @@ impl<S: Store + Clone> Cache<S> {
                 policy,
                 vary,
                 timing,
-            } => (policy, vary, timing),
+                tags,
+            } => (policy, vary, timing, tags),
         };
         status.stored = true;
-        let tags = read_tags(&parts.headers, &config.tag_headers);
         let meta = ObjectMeta {
             id: next_object_id(),
             key: key.clone(),

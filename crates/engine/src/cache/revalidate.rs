@@ -87,6 +87,7 @@ impl<S: Store + Clone> Cache<S> {
                 policy,
                 vary,
                 timing,
+                ..
             } => {
                 let meta = ObjectMeta {
                     id: next_object_id(),

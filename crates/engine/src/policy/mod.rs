@@ -102,7 +102,8 @@ pub trait KeyPolicy: Send + Sync + 'static {
 }
 
 /// The default policy: the key is the request's scheme, host (lower-cased, default port
-/// dropped), path and query, verbatim. Nothing is rewritten.
+/// dropped), path and query, after [`crate::key::normalize_target`] (canonical
+/// percent-encoding, no dot segments), which the origin then receives too.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DefaultPolicy;
 
@@ -121,6 +122,7 @@ pub fn default_rule() -> Arc<RuleInfo> {
 
 impl KeyPolicy for DefaultPolicy {
     fn prepare(&self, req: &mut Parts, scheme: Scheme) -> Result<Prepared, KeyError> {
+        crate::key::normalize_target(req);
         Ok(Prepared {
             key: ResourceKey::from_request(req, scheme)?,
             bypass: false,

@@ -399,6 +399,7 @@ impl RulesPolicy {
 
 impl KeyPolicy for RulesPolicy {
     fn prepare(&self, req: &mut Parts, scheme: Scheme) -> Result<Prepared, KeyError> {
+        crate::key::normalize_target(req);
         let raw = ResourceKey::from_request(req, scheme)?;
         let host = self.canonical_host(raw.host());
         let rule = self.rule_for(Some(&host), raw.path());

@@ -1,18 +1,19 @@
 -- Stores one object unless a purge logged since the fill began matches it.
 -- ARGV: fill_seq, resource key, variant field, index record (JSON), blob, ttl ms,
 --       max variants, prune batch.
--- Returns {0 fresh | 1 stored stale | 2 dropped, variants of the resource now}.
+-- Returns {0 fresh | 1 stored stale | 2 dropped, variants of the resource now,
+--          1 if this variant is new to the resource}.
 local fill_seq = tonumber(ARGV[1])
 local r = cjson.decode(ARGV[4])
 local floor = tonumber(redis.call('HGET', ctl, 'floor') or '0')
 local soft = false
-if fill_seq < floor then return {2, 0} end
+if fill_seq < floor then return {2, 0, 0} end
 for _, e in ipairs(redis.call('ZRANGEBYSCORE', logkey, '(' .. ARGV[1], '+inf')) do
   local i = string.find(e, '|', 1, true)
   local req = cjson.decode(string.sub(e, i + 1))
   for _, s in ipairs(req.s) do
     if matches(s, r) then
-      if req.m == 'h' then return {2, 0} end
+      if req.m == 'h' then return {2, 0, 0} end
       soft = true
     end
   end
@@ -23,7 +24,11 @@ local ttl = tonumber(ARGV[6])
 prune(n, now, tonumber(ARGV[8]))
 local rk = n .. 'r:' .. ARGV[2]
 local old = redis.call('HGET', rk, ARGV[3])
-if old then unindex(n, old) end
+local added = 1
+if old then
+  unindex(n, old)
+  added = 0
+end
 local maxv = tonumber(ARGV[7])
 while redis.call('HLEN', rk) >= maxv do
   local f = redis.call('HGETALL', rk)
@@ -59,4 +64,4 @@ redis.call('HINCRBY', n .. 'c', 'b', r.z or 0)
 extend(n .. 'c', ttl)
 local state = 0
 if soft then state = 1 end
-return {state, redis.call('HLEN', rk)}
+return {state, redis.call('HLEN', rk), added}

@@ -23,9 +23,6 @@ use vanish_engine::{
 
 use self::auth::{Auth, Decision};
 
-/// Largest admin request body accepted.
-pub const MAX_BODY: usize = 1024 * 1024;
-
 /// The admin service.
 #[derive(Clone)]
 pub struct Admin<S> {
@@ -39,6 +36,10 @@ pub struct Admin<S> {
     pub auth: Auth,
     /// Metrics renderer.
     pub metrics: PrometheusHandle,
+    /// Largest request body accepted.
+    pub max_body: usize,
+    /// Most selectors in one purge.
+    pub max_selectors: usize,
 }
 
 static PURGE_SEQ: AtomicU64 = AtomicU64::new(0);
@@ -125,6 +126,18 @@ impl<S: Store + Clone> Admin<S> {
     }
 
     async fn run_purge(&self, request: PurgeRequest) -> Response<CacheBody> {
+        if request.selectors.len() > self.max_selectors {
+            metrics::counter!("vanish_limit_hits_total", "limit" => "selectors").increment(1);
+            return error(
+                StatusCode::BAD_REQUEST,
+                "selectors",
+                &format!(
+                    "{} selectors; at most {} per request (split the purge)",
+                    request.selectors.len(),
+                    self.max_selectors
+                ),
+            );
+        }
         let started = Instant::now();
         let dry_run = request.dry_run;
         let mode = request.mode;
@@ -149,14 +162,15 @@ impl<S: Store + Clone> Admin<S> {
     }
 
     async fn invalidate(&self, req: Request<Incoming>) -> Response<CacheBody> {
-        let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        let body = match Limited::new(req.into_body(), self.max_body).collect().await {
             Ok(b) => b.to_bytes(),
             Err(_) => {
+                metrics::counter!("vanish_limit_hits_total", "limit" => "admin_body").increment(1);
                 return error(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "",
-                    &format!("request body larger than {MAX_BODY} bytes"),
-                )
+                    &format!("request body larger than {} bytes", self.max_body),
+                );
             }
         };
         match PurgeRequest::from_json(&body) {

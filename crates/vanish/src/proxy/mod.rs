@@ -4,10 +4,13 @@
 //! methods are forwarded with their bodies, then trigger the engine's invalidation
 //! (RFC 9111 section 4.4). Caching decisions live in the engine, never here.
 
+pub mod guard;
 pub mod upstream;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use http::{header, HeaderValue, Method, Request, Response};
 use http_body_util::BodyExt;
@@ -24,6 +27,28 @@ pub struct Proxy<S> {
     pub cache: Cache<S>,
     /// The origin.
     pub upstream: Upstream,
+    /// Longest request target accepted.
+    pub max_url_bytes: usize,
+}
+
+/// The cache's own refusal: plain text, never stored, connection closed.
+fn refuse(status: http::StatusCode, reason: &str) -> Response<CacheBody> {
+    metrics::counter!("vanish_refused_requests_total", "status" => status.as_str().to_owned())
+        .increment(1);
+    let mut res = Response::new(CacheBody::full(bytes::Bytes::from(format!(
+        "{} {}: {reason}\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    ))));
+    *res.status_mut() = status;
+    let h = res.headers_mut();
+    h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    res
 }
 
 impl<S: Store + Clone> Proxy<S> {
@@ -35,6 +60,10 @@ impl<S: Store + Clone> Proxy<S> {
     ) -> Result<Response<CacheBody>, Infallible> {
         let (mut parts, body) = req.into_parts();
         parts.extensions.insert(ClientAddr(remote));
+        if let Err((status, reason)) = guard::check(&mut parts, self.max_url_bytes) {
+            tracing::debug!(%remote, %status, reason, "request refused");
+            return Ok(refuse(status, reason));
+        }
         let mut res = if parts.method == Method::GET || parts.method == Method::HEAD {
             // A body on GET/HEAD is never forwarded (it is not part of the key).
             drop(body);
@@ -51,10 +80,21 @@ impl<S: Store + Clone> Proxy<S> {
     async fn forward(&self, parts: http::request::Parts, body: Incoming) -> Response<CacheBody> {
         let config = self.cache.config();
         let head_parts = parts.clone();
+        // Remember whether a failure came from the client's body (malformed chunks, early
+        // end): that is the client's fault (400), not the origin's (502).
+        let client_body_failed = Arc::new(AtomicBool::new(false));
+        let flag = client_body_failed.clone();
         let body = body
-            .map_err(|e| Box::new(e) as vanish_engine::BoxError)
+            .map_err(move |e| {
+                flag.store(true, Ordering::Release);
+                Box::new(e) as vanish_engine::BoxError
+            })
             .boxed();
-        match self.upstream.send(Request::from_parts(parts, body)).await {
+        let sent = self.upstream.send(Request::from_parts(parts, body)).await;
+        if sent.is_err() && client_body_failed.load(Ordering::Acquire) {
+            return refuse(http::StatusCode::BAD_REQUEST, "malformed request body");
+        }
+        match sent {
             Ok(res) => {
                 let (mut rparts, rbody) = res.into_parts();
                 if let Some(report) = self

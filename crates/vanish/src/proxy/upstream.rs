@@ -5,6 +5,7 @@
 //! fills, and forwards unsafe methods with their bodies.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -15,6 +16,7 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use tokio::sync::Semaphore;
 use vanish_engine::headers::strip_hop_by_hop;
 use vanish_engine::{BoxError, Origin, OriginError};
 
@@ -31,11 +33,18 @@ pub struct Upstream {
     client: Client<HttpConnector, UpstreamBody>,
     scheme_authority: (http::uri::Scheme, http::uri::Authority),
     response_timeout: Duration,
+    /// Requests in flight to the origin at most.
+    slots: Arc<Semaphore>,
 }
 
 impl Upstream {
     /// A client for `base` (`http://host:port`).
-    pub fn new(base: &Uri, connect_timeout: Duration, response_timeout: Duration) -> Self {
+    pub fn new(
+        base: &Uri,
+        connect_timeout: Duration,
+        response_timeout: Duration,
+        max_connections: usize,
+    ) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(connect_timeout));
         connector.set_nodelay(true);
@@ -53,6 +62,7 @@ impl Upstream {
                     .expect("validated upstream has an authority"),
             ),
             response_timeout,
+            slots: Arc::new(Semaphore::new(max_connections.max(1))),
         }
     }
 
@@ -76,10 +86,28 @@ impl Upstream {
         *req.version_mut() = http::Version::HTTP_11;
         let client_addr = req.extensions().get::<ClientAddr>().copied();
         add_forwarding_headers(req.headers_mut(), client_addr);
-        match tokio::time::timeout(self.response_timeout, self.client.request(req)).await {
+        let slots = self.slots.clone();
+        let attempt = async move {
+            // The permit is held until the response headers arrive (bodies stream after).
+            let _permit = match slots.clone().try_acquire_owned() {
+                Ok(p) => p,
+                Err(_) => {
+                    metrics::counter!("vanish_limit_hits_total", "limit" => "origin_connections")
+                        .increment(1);
+                    slots
+                        .acquire_owned()
+                        .await
+                        .map_err(|_| OriginError::Unreachable("upstream closed".into()))?
+                }
+            };
+            self.client
+                .request(req)
+                .await
+                .map_err(|e| OriginError::Unreachable(describe(&e)))
+        };
+        match tokio::time::timeout(self.response_timeout, attempt).await {
             Err(_) => Err(OriginError::Timeout),
-            Ok(Err(e)) => Err(OriginError::Unreachable(describe(&e))),
-            Ok(Ok(res)) => Ok(res),
+            Ok(r) => r,
         }
     }
 }

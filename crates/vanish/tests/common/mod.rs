@@ -61,6 +61,7 @@ pub struct Seen {
     pub method: String,
     pub path_and_query: String,
     pub headers: HeaderMap,
+    pub body: Vec<u8>,
 }
 
 type Handler = Arc<dyn Fn(&Seen, usize) -> Reply + Send + Sync>;
@@ -100,16 +101,25 @@ impl TestOrigin {
                         let (seen, counts, handler) =
                             (seen.clone(), counts.clone(), handler.clone());
                         async move {
+                            let method = req.method().to_string();
+                            let path_and_query = req
+                                .uri()
+                                .path_and_query()
+                                .map(|p| p.to_string())
+                                .unwrap_or_default();
+                            let headers = req.headers().clone();
+                            let body = req
+                                .into_body()
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes().to_vec())
+                                .unwrap_or_default();
                             let s = Seen {
-                                method: req.method().to_string(),
-                                path_and_query: req
-                                    .uri()
-                                    .path_and_query()
-                                    .map(|p| p.to_string())
-                                    .unwrap_or_default(),
-                                headers: req.headers().clone(),
+                                method,
+                                path_and_query,
+                                headers,
+                                body,
                             };
-                            let _ = req.into_body().collect().await;
                             let n = {
                                 let mut c = counts.lock().unwrap();
                                 let e = c.entry(s.path_and_query.clone()).or_insert(0);
