@@ -12,6 +12,9 @@
 //! assert_eq!(store.stats().objects, 0);
 //! ```
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 mod expiry;
 mod reclaim;
 
