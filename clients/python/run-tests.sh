@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Runs the Python client's tests (vanish_client, its Django app and Wagtail backend) against
+# the real vanish binary in front of a real Django + Wagtail test project.
+#
+# - creates (or reuses) a virtualenv in clients/python/.venv (VANISH_PY_VENV overrides);
+# - installs the pinned test dependencies (requirements-test.txt) and this package, again only
+#   when those files change;
+# - uses $VANISH_BIN, else <repo>/target/debug/vanish, else builds it with `cargo build -p vanish`;
+# - runs pytest (extra arguments are passed on, e.g. `-k wagtail -x`).
+# pytest finding no test at all (exit 5) is a failure here.
+#
+# Needs: Python >= 3.10 with venv (or pip), network access to PyPI on the first run, and cargo
+# when the binary must be built. Every process the tests start listens on 127.0.0.1 only.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
+PYTHON="${PYTHON:-python3}"
+VENV="${VANISH_PY_VENV:-$HERE/.venv}"
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+
+say() { echo "clients/python/run-tests.sh: $*" >&2; }
+
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+  say "$PYTHON not found; install Python 3.10+ (or set PYTHON=/path/to/python3)"
+  exit 1
+fi
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
+  say "$("$PYTHON" --version 2>&1) is too old: Python 3.10+ is needed (set PYTHON=...)"
+  exit 1
+fi
+
+make_venv() {
+  if "$PYTHON" -m venv "$VENV" 2>/dev/null; then
+    return 0
+  fi
+  # Debian's python3 without python3-venv has no ensurepip: bootstrap pip with the system's.
+  rm -rf "$VENV"
+  say "python -m venv failed (no ensurepip?); creating it without pip and bootstrapping pip"
+  "$PYTHON" -m venv --without-pip "$VENV"
+  "$PYTHON" -m pip --python "$VENV/bin/python" install -q pip || {
+    say "cannot install pip into $VENV: install python3-venv (apt-get install python3-venv)"
+    exit 1
+  }
+}
+
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
+  rm -rf "$VENV"
+  say "creating virtualenv $VENV"
+  make_venv
+fi
+
+stamp="$VENV/.vanish-test-deps"
+want="$(cat "$HERE/requirements-test.txt" "$HERE/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
+  say "installing pinned test dependencies and vanish-client"
+  "$VENV/bin/python" -m pip install -q -r "$HERE/requirements-test.txt"
+  "$VENV/bin/python" -m pip install -q --no-deps -e "$HERE"
+  echo "$want" > "$stamp"
+fi
+
+if [ -z "${VANISH_BIN:-}" ]; then
+  VANISH_BIN="$REPO/target/debug/vanish"
+  if [ ! -x "$VANISH_BIN" ]; then
+    say "no $VANISH_BIN: building it"
+    (cd "$REPO" && cargo build -p vanish)
+  fi
+fi
+if [ ! -x "$VANISH_BIN" ]; then
+  say "VANISH_BIN=$VANISH_BIN is not an executable file"
+  exit 1
+fi
+export VANISH_BIN
+say "using $VANISH_BIN"
+
+cd "$HERE"
+rc=0
+"$VENV/bin/python" -m pytest "$@" || rc=$?
+if [ "$rc" -eq 5 ]; then
+  say "pytest collected no tests: treating that as a failure"
+  exit 1
+fi
+exit "$rc"
