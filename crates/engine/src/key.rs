@@ -68,13 +68,6 @@ impl Scheme {
         }
     }
 
-    fn default_port(self) -> u16 {
-        match self {
-            Scheme::Http => 80,
-            Scheme::Https => 443,
-        }
-    }
-
     /// Parses `http` or `https` (case-insensitive).
     pub fn parse(s: &str) -> Option<Scheme> {
         if s.eq_ignore_ascii_case("http") {
@@ -235,8 +228,11 @@ impl fmt::Debug for ResourceKey {
 pub fn normalize_authority(scheme: Scheme, authority: &str) -> String {
     let authority = authority.rsplit('@').next().unwrap_or(authority);
     let mut out = authority.to_ascii_lowercase();
-    let default = format!(":{}", scheme.default_port());
-    if out.ends_with(&default) && !out.ends_with("]") {
+    let default = match scheme {
+        Scheme::Http => ":80",
+        Scheme::Https => ":443",
+    };
+    if out.ends_with(default) {
         out.truncate(out.len() - default.len());
     }
     if out.ends_with('.') {
