@@ -181,6 +181,21 @@ def test_ask4_path_matches_every_host_but_host_restricts(cache, origin, site):
     assert origin.take() == [("/news/a", "en"), ("/news/a", "en")]
 
 
+def test_ask4_non_ascii_path(cache, origin, site):
+    """Clients send /news/caf%C3%A9 (here a cached redirect); a helper given /news/café must
+    name the same page."""
+    page = "/news/caf%C3%A9"
+    for helper in (lambda: invalidate_path("/news/café"),
+                   lambda: invalidate_url(f"{site}/news/café")):
+        assert cache.get(page, "en").miss
+        assert cache.get(page, "en").hit
+        origin.take()
+        helper()
+        assert cache.get(page, "en").miss
+        assert origin.take() == [(page, "en")]
+        invalidate_all()
+
+
 def test_ask4_prefix_on_one_host(cache, origin, site):
     warm(cache, origin)
     invalidate_prefix("/news/", host="somewhere-else.example")

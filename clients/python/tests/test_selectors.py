@@ -31,6 +31,19 @@ def test_json(selector, expected):
     assert selector.to_json() == expected
 
 
+@pytest.mark.parametrize("selector, expected", [
+    (Selector.url("https://h/café/?q=crème brûlée"),
+     {"type": "url", "url": "https://h/caf%C3%A9/?q=cr%C3%A8me%20br%C3%BBl%C3%A9e"}),
+    (Selector.url("https://h/caf%C3%A9/?a=1&b=%2F"),
+     {"type": "url", "url": "https://h/caf%C3%A9/?a=1&b=%2F"}),
+    (Selector.url("https://h/p?"), {"type": "url", "url": "https://h/p?"}),
+    (Selector.path("/café?q=ü"), {"type": "path", "path": "/caf%C3%A9", "query": "q=%C3%BC"}),
+    (Selector.prefix("/über/"), {"type": "prefix", "prefix": "/%C3%BCber/"}),
+])
+def test_non_ascii_is_percent_encoded_as_clients_send_it(selector, expected):
+    assert selector.to_json() == expected
+
+
 def test_selectors_are_immutable_values():
     base = Selector.path("/p")
     refined = base.any_query()

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Dict, Literal, Mapping, Optional, Tuple
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from .errors import SelectorError
 
@@ -36,6 +36,14 @@ SOFT: Mode = "soft"
 
 # RFC 9110 token characters: what a header name may contain.
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+
+
+def iri_to_uri(text: str) -> str:
+    """Percent-encodes what a request line cannot carry raw (non-ASCII, spaces, quotes...),
+    leaving reserved characters and existing ``%XX`` escapes alone (as Django's
+    ``iri_to_uri``). Clients send ``/caf%C3%A9``; Vanish stores that, so a selector naming
+    ``/café`` must say it the same way."""
+    return quote(text, safe="/#%[]=:;$&()+,!?*@'~")
 
 
 def _check_header_name(name: str) -> str:
@@ -54,7 +62,9 @@ def _check_url(url: str) -> str:
         )
     if parts.fragment:
         raise SelectorError("must not contain a #fragment (it is never sent to a server)", "url")
-    return url
+    out = urlunsplit((parts.scheme, parts.netloc, iri_to_uri(parts.path),
+                      iri_to_uri(parts.query), ""))
+    return out + "?" if url.endswith("?") else out  # keep an explicit empty query
 
 
 @dataclass(frozen=True)
@@ -79,7 +89,12 @@ class Selector:
 
     @classmethod
     def url(cls, url: str) -> "Selector":
-        """One URL (exact query string; every header variant; any scheme)."""
+        """One URL (exact query string; every header variant; any scheme).
+
+        Non-ASCII characters in the path or query are percent-encoded (UTF-8), as browsers
+        send them; the query is otherwise matched exactly as written (``a+b`` is not
+        ``a%20b``, ``b=1&a=2`` is not ``a=2&b=1`` unless Vanish's key policy sorts queries).
+        """
         return cls("url", _check_url(url))
 
     @classmethod
@@ -92,15 +107,15 @@ class Selector:
             raise SelectorError(f"must start with '/', got {path!r}", "path")
         if "?" in path:
             path, query = path.split("?", 1)
-            return cls("path", path, query_=query)
-        return cls("path", path)
+            return cls("path", iri_to_uri(path), query_=iri_to_uri(query))
+        return cls("path", iri_to_uri(path))
 
     @classmethod
     def prefix(cls, prefix: str) -> "Selector":
         """Every path starting with ``prefix``, on every host (see :meth:`on_host`)."""
         if not isinstance(prefix, str) or not prefix.startswith("/"):
             raise SelectorError(f"must start with '/', got {prefix!r}", "prefix")
-        return cls("prefix", prefix)
+        return cls("prefix", iri_to_uri(prefix))
 
     @classmethod
     def tag(cls, tag: str) -> "Selector":
@@ -151,7 +166,7 @@ class Selector:
             )
         if self.any_query_:
             raise SelectorError("cannot be combined with any_query", "query")
-        return replace(self, query_=query.lstrip("?"))
+        return replace(self, query_=iri_to_uri(query.lstrip("?")))
 
     def on_host(self, host: str) -> "Selector":
         """Restrict a ``prefix`` selector to one host (without a port: every port)."""
