@@ -1,0 +1,313 @@
+#!/usr/bin/env bash
+# Proxy hit throughput (issue 2): Vanish vs nginx proxy_cache vs Varnish, side by side.
+#
+# One nginx origin serves two static pages (1 KiB and 64 KiB, `Cache-Control: public,
+# max-age=3600`). In front of it run Vanish, nginx with proxy_cache and varnishd, each pinned
+# to CPU 0 (`taskset -c 0`); wrk runs pinned to CPU 1. Each cache is warmed and checked to
+# answer a hit, then every (proxy, page) pair is measured ROUNDS times, the proxy order
+# rotating between rounds, and the medians are printed as a markdown table (also written to
+# bench/out/). Everything listens on 127.0.0.1 only; every process started here is stopped on
+# exit.
+#
+# Usage: bench/proxy.sh            (env: DURATION=10s CONNS=64 ROUNDS=3 WARMUP=2s)
+# Needs: Debian/Ubuntu (missing packages are installed with apt-get), 2+ CPUs, cargo.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DURATION=${DURATION:-10s}
+CONNS=${CONNS:-64}
+ROUNDS=${ROUNDS:-3}
+WARMUP=${WARMUP:-2s}
+PROXY_CPU=${PROXY_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+OUT_DIR=${OUT_DIR:-$ROOT/bench/out}
+
+log() { printf '[proxy.sh] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# ---------------------------------------------------------------------------------------------
+# Tools.
+need=()
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
+command -v varnishd >/dev/null 2>&1 || [ -x /usr/sbin/varnishd ] || need+=(varnish)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v taskset >/dev/null 2>&1 || need+=(util-linux)
+if [ ${#need[@]} -gt 0 ]; then
+    log "installing ${need[*]} with apt-get"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+export PATH="$PATH:/usr/sbin:/sbin"
+[ "$(nproc)" -ge 2 ] || die "needs at least 2 CPUs (one for the proxies, one for wrk)"
+
+log "building vanish (release)"
+(cd "$ROOT" && cargo build --release -p vanish -q)
+VANISH="$ROOT/target/release/vanish"
+
+# ---------------------------------------------------------------------------------------------
+# Processes and cleanup.
+WORK=$(mktemp -d /tmp/vanish-proxy-bench.XXXXXX)
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        # Give each a moment, then insist.
+        for _ in 1 2 3 4 5 6 7 8 9 10; do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.2
+        done
+        kill -9 "$pid" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+NEXT_PORT=$((20000 + RANDOM % 20000))
+free_port() { # VAR: sets VAR to a free loopback port (not in a subshell: NEXT_PORT advances)
+    while ! port_free "$NEXT_PORT"; do NEXT_PORT=$((NEXT_PORT + 1)); done
+    printf -v "$1" '%s' "$NEXT_PORT"
+    NEXT_PORT=$((NEXT_PORT + 1))
+}
+wait_port() { # port name
+    for _ in $(seq 1 100); do
+        port_free "$1" || return 0
+        sleep 0.1
+    done
+    die "$2 did not start listening on 127.0.0.1:$1 (logs in $WORK)"
+}
+
+free_port ORIGIN_PORT
+free_port VANISH_PORT
+free_port VANISH_ADMIN_PORT
+free_port NGINX_PORT
+free_port VARNISH_PORT
+
+USER_LINE=""
+[ "$(id -u)" -eq 0 ] && USER_LINE="user root;"
+
+nginx_common() { # prefix
+    cat <<EOF
+$USER_LINE
+worker_processes 1;
+daemon off;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events { worker_connections 4096; }
+EOF
+}
+nginx_http_common() { # prefix
+    cat <<EOF
+    access_log off;
+    # nginx defaults otherwise (tcp_nopush stays off: with it, 64 KiB hits stall ~40 ms on
+    # loopback).
+    sendfile on;
+    keepalive_requests 10000000;
+    keepalive_timeout 120s;
+    client_body_temp_path $1/client_body;
+    proxy_temp_path $1/proxy_temp;
+    fastcgi_temp_path $1/fastcgi_temp;
+    uwsgi_temp_path $1/uwsgi_temp;
+    scgi_temp_path $1/scgi_temp;
+EOF
+}
+
+# ---- origin: nginx serving two static files.
+mkdir -p "$WORK/origin/www"
+head -c 1024 /dev/zero | tr '\0' 'a' >"$WORK/origin/www/1k.html"
+head -c 65536 /dev/zero | tr '\0' 'b' >"$WORK/origin/www/64k.html"
+{
+    nginx_common "$WORK/origin"
+    echo "http {"
+    nginx_http_common "$WORK/origin"
+    cat <<EOF
+    default_type text/html;
+    server {
+        listen 127.0.0.1:$ORIGIN_PORT;
+        root $WORK/origin/www;
+        location / { add_header Cache-Control "public, max-age=3600"; }
+    }
+}
+EOF
+} >"$WORK/origin/nginx.conf"
+# The origin is idle once the caches are warm; keep it off the proxies' CPU.
+taskset -c "$LOAD_CPU" nginx -p "$WORK/origin" -e "$WORK/origin/error.log" -c "$WORK/origin/nginx.conf" \
+    >"$WORK/origin/stdout.log" 2>&1 &
+PIDS+=($!)
+wait_port "$ORIGIN_PORT" "origin nginx"
+
+# ---- Vanish.
+mkdir -p "$WORK/vanish"
+RUST_LOG=warn taskset -c "$PROXY_CPU" "$VANISH" serve \
+    --upstream "http://127.0.0.1:$ORIGIN_PORT" \
+    --listen "127.0.0.1:$VANISH_PORT" \
+    --admin-listen "127.0.0.1:$VANISH_ADMIN_PORT" \
+    >"$WORK/vanish/stdout.log" 2>"$WORK/vanish/stderr.log" &
+PIDS+=($!)
+wait_port "$VANISH_PORT" "vanish"
+
+# ---- nginx proxy_cache.
+mkdir -p "$WORK/nginx/cache"
+{
+    nginx_common "$WORK/nginx"
+    echo "http {"
+    nginx_http_common "$WORK/nginx"
+    cat <<EOF
+    proxy_cache_path $WORK/nginx/cache levels=1:2 keys_zone=bench:16m max_size=1g inactive=60m use_temp_path=off;
+    upstream origin { server 127.0.0.1:$ORIGIN_PORT; keepalive 16; }
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        location / {
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_cache bench;
+            add_header X-Cache-Status \$upstream_cache_status;
+        }
+    }
+}
+EOF
+} >"$WORK/nginx/nginx.conf"
+taskset -c "$PROXY_CPU" nginx -p "$WORK/nginx" -e "$WORK/nginx/error.log" -c "$WORK/nginx/nginx.conf" \
+    >"$WORK/nginx/stdout.log" 2>&1 &
+PIDS+=($!)
+wait_port "$NGINX_PORT" "nginx proxy_cache"
+
+# ---- Varnish (builtin VCL behaviour, one backend).
+mkdir -p "$WORK/varnish"
+cat >"$WORK/varnish/default.vcl" <<EOF
+vcl 4.1;
+backend origin { .host = "127.0.0.1"; .port = "$ORIGIN_PORT"; }
+EOF
+taskset -c "$PROXY_CPU" varnishd -F -j none -n "$WORK/varnish/n" \
+    -a "127.0.0.1:$VARNISH_PORT" -T "127.0.0.1:0" \
+    -f "$WORK/varnish/default.vcl" -s malloc,256m \
+    >"$WORK/varnish/stdout.log" 2>&1 &
+PIDS+=($!)
+wait_port "$VARNISH_PORT" "varnishd"
+
+# ---------------------------------------------------------------------------------------------
+# Warm and verify.
+declare -A PORT=([vanish]=$VANISH_PORT [nginx]=$NGINX_PORT [varnish]=$VARNISH_PORT)
+declare -A LABEL=([vanish]="Vanish" [nginx]="nginx proxy_cache" [varnish]="Varnish")
+PROXIES=(vanish nginx varnish)
+PAGES=(1k 64k)
+declare -A BYTES=([1k]=1024 [64k]=65536)
+
+is_hit() { # proxy headers-file
+    case "$1" in
+    vanish) grep -qi '^cache-status: *vanish; *hit' "$2" ;;
+    nginx) grep -qi '^x-cache-status: *HIT' "$2" ;;
+    varnish) grep -Eqi '^x-varnish: *[0-9]+ +[0-9]+' "$2" ;;
+    esac
+}
+
+for p in "${PROXIES[@]}"; do
+    for page in "${PAGES[@]}"; do
+        url="http://127.0.0.1:${PORT[$p]}/$page.html"
+        for _ in 1 2 3; do curl -s -o /dev/null "$url"; done
+        size=$(curl -s -D "$WORK/h.txt" -o "$WORK/body" -w '%{size_download}' "$url")
+        tr -d '\r' <"$WORK/h.txt" >"$WORK/h2.txt"
+        [ "$size" = "${BYTES[$page]}" ] || die "$p $page: got $size bytes, expected ${BYTES[$page]}"
+        is_hit "$p" "$WORK/h2.txt" || {
+            cat "$WORK/h2.txt" >&2
+            die "$p $page: the warmed response is not a hit"
+        }
+        log "$p $page: hit ($(grep -Ei '^(cache-status|x-cache-status|x-varnish|age):' "$WORK/h2.txt" | tr '\n' ' '))"
+    done
+done
+
+# ---------------------------------------------------------------------------------------------
+# Measure.
+to_us() { # "1.23ms" -> microseconds
+    awk -v v="$1" 'BEGIN {
+        n = v + 0; u = v; sub(/^[0-9.]+/, "", u);
+        if (u == "us") f = 1; else if (u == "ms") f = 1000; else if (u == "s") f = 1000000;
+        else if (u == "m") f = 60000000; else f = 1;
+        printf "%.0f", n * f }'
+}
+
+run_wrk() { # proxy page duration -> "rps p50us p99us errors"
+    local url="http://127.0.0.1:${PORT[$1]}/$2.html" out
+    out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$3" --latency "$url")
+    local rps p50 p99 errs
+    rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+    p50=$(to_us "$(awk '$1 == "50%" {print $2}' <<<"$out")")
+    p99=$(to_us "$(awk '$1 == "99%" {print $2}' <<<"$out")")
+    errs=$(awk '/Non-2xx or 3xx responses:/ {n += $NF} /Socket errors:/ {
+        for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) { v = $i; sub(",", "", v); n += v } }
+        END {print n + 0}' <<<"$out")
+    echo "$rps $p50 $p99 $errs"
+}
+
+log "warm-up runs ($WARMUP each)"
+for p in "${PROXIES[@]}"; do
+    for page in "${PAGES[@]}"; do run_wrk "$p" "$page" "$WARMUP" >/dev/null; done
+done
+
+declare -A RPS P50 P99 ERRS
+for round in $(seq 1 "$ROUNDS"); do
+    # Rotate the order so no proxy always runs first or last.
+    order=("${PROXIES[@]:$(((round - 1) % 3))}" "${PROXIES[@]:0:$(((round - 1) % 3))}")
+    for page in "${PAGES[@]}"; do
+        for p in "${order[@]}"; do
+            read -r rps p50 p99 errs < <(run_wrk "$p" "$page" "$DURATION")
+            log "round $round $p $page: $rps req/s, p50 ${p50} us, p99 ${p99} us, errors $errs"
+            RPS[$p.$page]+="$rps "
+            P50[$p.$page]+="$p50 "
+            P99[$p.$page]+="$p99 "
+            ERRS[$p.$page]=$((${ERRS[$p.$page]:-0} + errs))
+        done
+    done
+done
+
+median() { tr ' ' '\n' | awk 'NF' | sort -g | awk '{a[NR] = $1} END {
+    if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+# ---------------------------------------------------------------------------------------------
+# Report.
+mkdir -p "$OUT_DIR"
+REPORT="$OUT_DIR/proxy-$(date -u +%Y%m%dT%H%M%SZ).md"
+fmt_ms() { awk -v u="$1" 'BEGIN { printf "%.2f ms", u / 1000 }'; }
+declare -A M_RPS M_P50 M_P99
+{
+    echo "Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(date -u '+%Y-%m-%d %H:%M UTC')."
+    echo "Vanish ${VANISH_REV:-$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')}, $(nginx -v 2>&1 | sed 's/.*: //'), $(varnishd -V 2>&1 | head -1 | sed 's/ revision.*//;s/[()]//g'), wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}')."
+    echo "Proxies pinned to CPU $PROXY_CPU, wrk to CPU $LOAD_CPU: \`wrk -t1 -c$CONNS -d$DURATION --latency\`; medians of $ROUNDS rounds."
+    echo
+    echo "| proxy | page | req/s | p50 | p99 | errors |"
+    echo "| --- | --- | ---: | ---: | ---: | ---: |"
+    for page in "${PAGES[@]}"; do
+        for p in "${PROXIES[@]}"; do
+            M_RPS[$p.$page]=$(median <<<"${RPS[$p.$page]}")
+            M_P50[$p.$page]=$(median <<<"${P50[$p.$page]}")
+            M_P99[$p.$page]=$(median <<<"${P99[$p.$page]}")
+            printf '| %s | %s | %.0f | %s | %s | %s |\n' "${LABEL[$p]}" "$page" "${M_RPS[$p.$page]}" \
+                "$(fmt_ms "${M_P50[$p.$page]}")" "$(fmt_ms "${M_P99[$p.$page]}")" "${ERRS[$p.$page]}"
+        done
+    done
+    echo
+    echo "Per-round req/s (in round order):"
+    echo
+    for page in "${PAGES[@]}"; do
+        for p in "${PROXIES[@]}"; do
+            echo "- ${LABEL[$p]} $page: ${RPS[$p.$page]}"
+        done
+    done
+    echo
+    echo "| target (1 KiB page) | measured | met |"
+    echo "| --- | --- | --- |"
+    v=${M_RPS[vanish.1k]} n=${M_RPS[nginx.1k]} r=${M_RPS[varnish.1k]}
+    awk -v v="$v" -v n="$n" 'BEGIN { printf "| Vanish req/s >= nginx proxy_cache | %.0f vs %.0f (x%.2f) | %s |\n", v, n, v / n, (v >= n ? "yes" : "**no**") }'
+    awk -v v="$v" -v r="$r" 'BEGIN { printf "| Vanish req/s >= 1.3 x Varnish | %.0f vs %.0f (x%.2f) | %s |\n", v, r, v / r, (v >= 1.3 * r ? "yes" : "**no**") }'
+    v=${M_P99[vanish.1k]} n=${M_P99[nginx.1k]} r=${M_P99[varnish.1k]}
+    awk -v v="$v" -v n="$n" -v r="$r" 'BEGIN { printf "| Vanish p99 <= nginx and Varnish | %.2f ms vs %.2f / %.2f ms | %s |\n", v / 1000, n / 1000, r / 1000, (v <= n && v <= r ? "yes" : "**no**") }'
+} | tee "$REPORT"
+log "written to $REPORT"
