@@ -72,6 +72,18 @@ fn all_ids(map: &QueryMap, out: &mut Vec<ObjectId>) {
     }
 }
 
+/// The ids of one path's objects that a query rule selects.
+fn query_ids(map: &QueryMap, query: &QueryMatch, out: &mut Vec<ObjectId>) {
+    match query {
+        QueryMatch::Any => all_ids(map, out),
+        QueryMatch::Exact(q) => {
+            if let Some(ids) = map.get(&*query_key(q.as_deref())) {
+                out.extend_from_slice(ids);
+            }
+        }
+    }
+}
+
 fn prefix_range<'a, V>(
     map: &'a BTreeMap<Box<str>, V>,
     prefix: &'a str,
@@ -170,33 +182,14 @@ impl Index {
     fn candidates(&self, sel: &Selector, out: &mut Vec<ObjectId>) {
         match &sel.target {
             Target::Url { host, path, query } => {
-                let Some(qm) = self
-                    .hosts
-                    .get(hostname(host))
-                    .and_then(|p| p.get(path.as_str()))
-                else {
-                    return;
-                };
-                match query {
-                    QueryMatch::Any => all_ids(qm, out),
-                    QueryMatch::Exact(q) => {
-                        if let Some(ids) = qm.get(&*query_key(q.as_deref())) {
-                            out.extend_from_slice(ids);
-                        }
-                    }
+                let paths = self.hosts.get(hostname(host));
+                if let Some(qm) = paths.and_then(|p| p.get(path.as_str())) {
+                    query_ids(qm, query, out);
                 }
             }
             Target::Path { path, query } => {
-                let Some(qm) = self.paths.get(path.as_str()) else {
-                    return;
-                };
-                match query {
-                    QueryMatch::Any => all_ids(qm, out),
-                    QueryMatch::Exact(q) => {
-                        if let Some(ids) = qm.get(&*query_key(q.as_deref())) {
-                            out.extend_from_slice(ids);
-                        }
-                    }
+                if let Some(qm) = self.paths.get(path.as_str()) {
+                    query_ids(qm, query, out);
                 }
             }
             Target::Prefix { prefix, host } => match host {

@@ -89,6 +89,26 @@ pub struct CachedObject {
     soft_purged_at_ms: AtomicU64,
 }
 
+impl Clone for CachedObject {
+    /// A copy with the same id, data and soft-purge mark (bodies and headers share storage).
+    fn clone(&self) -> Self {
+        let c = CachedObject::new(
+            self.meta.clone(),
+            self.variant.clone(),
+            self.vary.clone(),
+            self.status,
+            self.headers.clone(),
+            self.body.clone(),
+            self.policy.clone(),
+            self.timing,
+        );
+        if let Some(t) = self.soft_purged_at() {
+            c.mark_soft_purged(t);
+        }
+        c
+    }
+}
+
 /// Where an object stands at a given instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {

@@ -121,7 +121,12 @@ impl<S: Store + Clone> Cache<S> {
         };
         metrics::counter!("vanish_requests_total", "result" => "revalidated").increment(1);
         let new_obj = Arc::new(new_obj);
-        let stored = match self.inner.store.insert(clone_object(&new_obj), epoch).await {
+        let stored = match self
+            .inner
+            .store
+            .insert(CachedObject::clone(&new_obj), epoch)
+            .await
+        {
             Ok(Inserted::Fresh) | Ok(Inserted::MarkedStale) => true,
             Ok(Inserted::Dropped) => false,
             Err(e) => {
@@ -165,22 +170,4 @@ impl<S: Store + Clone> Cache<S> {
             drain(res.into_body()).await;
         });
     }
-}
-
-/// A copy of an object for the store (the served copy stays with the caller).
-fn clone_object(o: &CachedObject) -> CachedObject {
-    let c = CachedObject::new(
-        o.meta.clone(),
-        o.variant.clone(),
-        o.vary.clone(),
-        o.status,
-        o.headers.clone(),
-        o.body.clone(),
-        o.policy.clone(),
-        o.timing,
-    );
-    if let Some(t) = o.soft_purged_at() {
-        c.mark_soft_purged(t);
-    }
-    c
 }
