@@ -117,6 +117,25 @@ def test_async_view(client):
     assert tags(r) == ["async-tag"]
 
 
+def test_middleware_in_an_async_stack(site_db):
+    import asyncio
+
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from vanish_client.django import VanishMiddleware, add_tags
+
+    async def view(request):
+        add_tags(request, "from-async")
+        return HttpResponse("ok")
+
+    middleware = VanishMiddleware(view)
+    assert asyncio.iscoroutinefunction(middleware)
+    response = asyncio.run(middleware(RequestFactory().get("/about")))
+    assert_shareable(response, 600)
+    assert tags(response) == ["from-async"]
+
+
 def test_excluded_paths_and_signed_in_visitors_are_not_cached_site_wide(client):
     with vanish_settings(EXCLUDE_PATHS=["/ab"]):
         assert not client.get("/about").has_header("Cache-Control")

@@ -99,7 +99,7 @@ class ClientConfig:
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait before attempt number ``attempt + 1`` (``attempt`` counts from 1)."""
-        base = min(self.backoff * (2 ** (attempt - 1)), MAX_BACKOFF)
+        base = min(self.backoff * float(2 ** (attempt - 1)), MAX_BACKOFF)
         return base * (1 + random.uniform(0, 0.1))
 
     # -- request builders -----------------------------------------------------------------

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, List, Optional, Union
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple, Union
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings as django_settings
@@ -95,7 +95,8 @@ def finish(request: HttpRequest, response: HttpResponseBase,
     return response
 
 
-def _resolve(request: HttpRequest, sources: tuple, args: tuple, kwargs: dict) -> List[Any]:
+def _resolve(request: HttpRequest, sources: Tuple[Any, ...], args: Tuple[Any, ...],
+             kwargs: Dict[str, Any]) -> List[Any]:
     out: List[Any] = []
     for source in sources:
         value = source(request, *args, **kwargs) if callable(source) and not isinstance(
@@ -121,8 +122,8 @@ def cache_tags(*tags: TagSource, max_age: Optional[int] = None,
     """
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
-        def after(request: HttpRequest, response: HttpResponseBase, args: tuple,
-                  kwargs: dict) -> HttpResponseBase:
+        def after(request: HttpRequest, response: HttpResponseBase, args: Tuple[Any, ...],
+                  kwargs: Dict[str, Any]) -> HttpResponseBase:
             conf = get_settings()
             add_tags(request, *_resolve(request, tags, args, kwargs))
             spec = CacheSpec(
@@ -160,12 +161,13 @@ class VanishMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         self.get_response = get_response
-        if iscoroutinefunction(get_response):
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
             markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest) -> Union[HttpResponseBase,
                                                       Awaitable[HttpResponseBase]]:
-        if iscoroutinefunction(self):
+        if self.is_async:
             return self.__acall__(request)
         return self.process(request, self.get_response(request))
 

@@ -17,7 +17,7 @@ deferred, batched, disabled or failed), and logs failures instead of raising unl
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Any, List, Mapping, Optional
 
 from ..errors import SelectorError
 from ..results import PurgeResult
@@ -81,7 +81,7 @@ def invalidate_tags(*tags: Any, soft: bool = False,
                     using: Optional[str] = None) -> Optional[PurgeResult]:
     """Every page tagged with any of ``tags`` (strings, or model instances, querysets and
     model classes, named as :func:`~vanish_client.django.tags.tags_for` names them)."""
-    names = []
+    names: List[str] = []
     for item in tags:
         names.extend(t for t in tags_for(item) if t not in names)
     if not names:

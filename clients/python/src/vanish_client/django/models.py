@@ -50,11 +50,11 @@ class VanishPurgeMixin:
 
     def get_vanish_tags(self) -> Iterable[str]:
         """Tags of pages showing this instance (what rendering it adds to a page's tags)."""
-        return [instance_tag(self)]  # type: ignore[arg-type]
+        return [instance_tag(self)]
 
     def get_vanish_selectors(self) -> List[Selector]:
         """Everything purged when this instance changes."""
-        return build_selectors(self, self.get_vanish_urls(), self.get_vanish_tags(),  # type: ignore[arg-type]
+        return build_selectors(self, self.get_vanish_urls(), self.get_vanish_tags(),
                                self.vanish_any_query)
 
 
@@ -105,7 +105,7 @@ def selectors_for(instance: models.Model) -> List[Selector]:
     if isinstance(instance, VanishPurgeMixin):
         return instance.get_vanish_selectors()
     for model in type(instance).__mro__:
-        reg = _registry.get(model)  # type: ignore[call-overload]
+        reg = _registry.get(model)
         if reg is None:
             continue
         if reg.urls is not None:

@@ -37,13 +37,13 @@ def instance_tag(obj: models.Model) -> str:
     """The tag of one instance, e.g. ``shop.product-42``."""
     if obj.pk is None:
         raise ValueError(f"{obj!r} has no primary key yet, so it has no tag")
-    label = _root_model(type(obj))._meta.label_lower
+    label = str(_root_model(type(obj))._meta.label_lower)
     return f"{label}-{quote(str(obj.pk), safe='')}"
 
 
 def model_tag(model: Type[models.Model]) -> str:
     """The list tag of a model, e.g. ``shop.product``."""
-    return (model._meta.concrete_model or model)._meta.label_lower
+    return str((model._meta.concrete_model or model)._meta.label_lower)
 
 
 def model_tags(model: Type[models.Model]) -> List[str]:
