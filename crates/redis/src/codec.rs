@@ -67,7 +67,7 @@ fn unhex(s: &str) -> Result<Vec<u8>, String> {
         _ => Err(format!("bad hex digit {:?}", c as char)),
     };
     let b = s.as_bytes();
-    if b.len() % 2 != 0 {
+    if !b.len().is_multiple_of(2) {
         return Err("odd hex length".into());
     }
     b.chunks(2)
@@ -209,8 +209,7 @@ pub fn decode(blob: Bytes) -> Result<CachedObject, String> {
     let body = blob.slice(7 + len..);
     let (scheme, host, path, query, extra) = head.key;
     let scheme = Scheme::parse(&scheme).ok_or("bad scheme")?;
-    let key =
-        ResourceKey::new(scheme, &host, &path, query.as_deref()).with_extra(extra.map(Into::into));
+    let key = ResourceKey::new(scheme, &host, &path, query.as_deref()).with_extra(extra);
     let name = |n: &str| HeaderName::from_bytes(n.as_bytes()).map_err(|e| e.to_string());
     let mut headers = HeaderMap::with_capacity(head.headers.len());
     for (n, v) in head.headers {
@@ -254,16 +253,16 @@ pub fn decode(blob: Bytes) -> Result<CachedObject, String> {
     ))
 }
 
-/// A [`VariantKey`] is only built by the engine from request headers; rebuild the same bytes by
-/// feeding the framed values back through a single-name [`VaryNames`] is not possible, so the
-/// key is reconstructed from its encoding directly.
+/// The variant key from its hex encoding (see [`variant_from_raw`]).
 fn variant_key_from(hex_bytes: &str) -> Result<VariantKey, String> {
     let raw = unhex(hex_bytes)?;
     Ok(variant_from_raw(&raw))
 }
 
-/// Rebuilds a variant key from its bytes by replaying its framing through the engine's
-/// encoder: each `(present, value)` frame becomes a synthetic header `x-v{i}`.
+/// Rebuilds a variant key from its bytes. The engine builds variant keys only from request
+/// headers, so the framing is replayed through its encoder: each frame (absent, or present
+/// with a value) becomes a synthetic header `x-v{i}`, whose names sort in frame order. The
+/// result has exactly the original bytes (the codec test checks it).
 fn variant_from_raw(raw: &[u8]) -> VariantKey {
     if raw.is_empty() {
         return VariantKey::default();

@@ -94,7 +94,8 @@ impl Lease {
     /// The L1 was just emptied: it may be served for one lease from now.
     pub fn emptied(&self) {
         let now = self.clock.now_ms();
-        self.valid_until.store(now + self.lease_ms, Ordering::Release);
+        self.valid_until
+            .store(now + self.lease_ms, Ordering::Release);
     }
 
     /// True when the L1 must be emptied now (its lease ran out without proof).

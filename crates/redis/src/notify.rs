@@ -41,7 +41,8 @@ pub(crate) async fn start(inner: &Arc<Inner>) -> Result<(), StoreError> {
         inner.subscriber.subscribe(vec![purge, hb]).await
     };
     sub.map_err(|e| StoreError(format!("redis: cannot subscribe to purge messages: {e}")))?;
-    let _ = inner.subscriber.manage_subscriptions();
+    // Re-subscribes after every reconnection (the task runs detached).
+    drop(inner.subscriber.manage_subscriptions());
     let weak = Arc::downgrade(inner);
     tokio::spawn(message_loop(weak.clone(), messages));
     tokio::spawn(reconnect_loop(weak.clone(), reconnects));
@@ -110,7 +111,10 @@ fn handle(inner: &Inner, channel: &str, msg: &str) {
     }
 }
 
-async fn message_loop(weak: Weak<Inner>, mut rx: tokio::sync::broadcast::Receiver<fred::types::Message>) {
+async fn message_loop(
+    weak: Weak<Inner>,
+    mut rx: tokio::sync::broadcast::Receiver<fred::types::Message>,
+) {
     loop {
         let msg = rx.recv().await;
         let Some(inner) = weak.upgrade() else { return };
@@ -121,7 +125,10 @@ async fn message_loop(weak: Weak<Inner>, mut rx: tokio::sync::broadcast::Receive
                 }
             }
             Err(RecvError::Lagged(n)) => {
-                tracing::warn!(lost = n, "purge messages lost (receiver lagged); emptying the L1");
+                tracing::warn!(
+                    lost = n,
+                    "purge messages lost (receiver lagged); emptying the L1"
+                );
                 inner.lease.new_session();
                 inner.drop_l1("lagged");
             }

@@ -672,7 +672,11 @@ impl Store for RedisStore {
         if i.client.is_connected() && i.up.load(Ordering::Acquire) {
             return Ok(());
         }
-        let last = i.last_error.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let last = i
+            .last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         Err(StoreError(format!(
             "redis unreachable ({last}); serving from the L1 and the origin, purges fail until it is back"
         )))

@@ -55,11 +55,9 @@ pub fn free_port(with_bus: bool) -> u16 {
 
 /// Sends one inline command and returns the raw reply (tests only).
 pub fn raw_command(port: u16, cmd: &str) -> Option<String> {
-    let mut s = TcpStream::connect_timeout(
-        &([127, 0, 0, 1], port).into(),
-        Duration::from_millis(500),
-    )
-    .ok()?;
+    let mut s =
+        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(500))
+            .ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     s.write_all(format!("{cmd}\r\n").as_bytes()).ok()?;
     let mut buf = vec![0u8; 64 * 1024];
@@ -209,8 +207,7 @@ impl RedisCluster {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let ok = nodes.iter().all(|n| {
-                raw_command(n.port, "CLUSTER INFO")
-                    .is_some_and(|r| r.contains("cluster_state:ok"))
+                raw_command(n.port, "CLUSTER INFO").is_some_and(|r| r.contains("cluster_state:ok"))
             });
             if ok {
                 break;

@@ -158,7 +158,9 @@ mod tests {
             Selector::url("http://h/a").unwrap().any_query(),
             Selector::url("http://h/a").unwrap(),
             Selector::path("/p").query("x=1"),
-            Selector::path("/p").any_query().header("accept-language", "fr"),
+            Selector::path("/p")
+                .any_query()
+                .header("accept-language", "fr"),
             Selector::prefix("/blog/").on_host("h.example"),
             Selector::prefix("/"),
             Selector::tag("post-1"),
@@ -169,8 +171,9 @@ mod tests {
         let back = decode(&encode(&req)).unwrap();
         assert_eq!(back, req);
         assert!(!url_only(&req));
-        assert!(url_only(&PurgeRequest::new(vec![
-            Selector::url("http://h/a").unwrap()
-        ])));
+        assert!(url_only(&PurgeRequest::new(vec![Selector::url(
+            "http://h/a"
+        )
+        .unwrap()])));
     }
 }

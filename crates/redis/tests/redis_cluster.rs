@@ -58,8 +58,13 @@ async fn a_purge_on_one_node_reaches_another_nodes_l1() {
     for i in 0..60 {
         let u = format!("http://site{}/post/{i}", i % 4);
         let e = a.epoch();
-        a.insert(object(&u, None, &["posts"], 300), e).await.unwrap();
-        assert!(has(&b, &u, None).await, "b reads {u} (and keeps it in its L1)");
+        a.insert(object(&u, None, &["posts"], 300), e)
+            .await
+            .unwrap();
+        assert!(
+            has(&b, &u, None).await,
+            "b reads {u} (and keeps it in its L1)"
+        );
         urls.push(u);
     }
     let t = Instant::now();
@@ -69,11 +74,15 @@ async fn a_purge_on_one_node_reaches_another_nodes_l1() {
         .unwrap();
     assert_eq!(report.matched, 60);
     for u in &urls {
-        eventually("b forgets the purged object", Duration::from_millis(600), || {
-            let u = u.clone();
-            let b = &b;
-            async move { !has(b, &u, None).await }
-        })
+        eventually(
+            "b forgets the purged object",
+            Duration::from_millis(600),
+            || {
+                let u = u.clone();
+                let b = &b;
+                async move { !has(b, &u, None).await }
+            },
+        )
         .await;
     }
     assert!(t.elapsed() < Duration::from_secs(5));

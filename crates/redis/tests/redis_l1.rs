@@ -31,12 +31,17 @@ async fn l1_copies_are_purged_by_other_nodes() {
     assert!(has(&b, "http://h/p", Some("fr")).await, "L1 hit on b");
     // A purge through a reaches b's L1 (Redis itself holds nothing any more).
     let t = Instant::now();
-    a.purge(Arc::new(PurgeRequest::new(vec![Selector::url("http://h/p").unwrap()])))
+    a.purge(Arc::new(PurgeRequest::new(vec![Selector::url(
+        "http://h/p",
+    )
+    .unwrap()])))
         .await
         .unwrap();
-    eventually("b's L1 copy is purged", Duration::from_millis(500), || async {
-        !has(&b, "http://h/p", Some("fr")).await
-    })
+    eventually(
+        "b's L1 copy is purged",
+        Duration::from_millis(500),
+        || async { !has(&b, "http://h/p", Some("fr")).await },
+    )
     .await;
     let delay = t.elapsed();
     assert!(delay < Duration::from_millis(500), "{delay:?}");
@@ -50,16 +55,23 @@ async fn an_outage_degrades_and_recovers() {
         ..standalone(&server.url(), "out", true)
     };
     let s = connect(cfg).await;
-    eventually("lease holds", Duration::from_secs(5), || async { s.l1_valid() }).await;
+    eventually("lease holds", Duration::from_secs(5), || async {
+        s.l1_valid()
+    })
+    .await;
     let e = s.epoch();
-    s.insert(object("http://h/a", None, &[], 300), e).await.unwrap();
+    s.insert(object("http://h/a", None, &[], 300), e)
+        .await
+        .unwrap();
     assert!(has(&s, "http://h/a", None).await);
     assert!(s.health().is_ok());
 
     server.kill();
-    eventually("health reports the outage", Duration::from_secs(5), || async {
-        s.health().is_err()
-    })
+    eventually(
+        "health reports the outage",
+        Duration::from_secs(5),
+        || async { s.health().is_err() },
+    )
     .await;
     let msg = s.health().unwrap_err().0;
     assert!(msg.contains("redis unreachable"), "{msg}");
@@ -70,18 +82,29 @@ async fn an_outage_degrades_and_recovers() {
         .await
         .unwrap_err();
     assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
-    assert!(err.0.contains("not applied") || err.0.contains("redis"), "{err}");
+    assert!(
+        err.0.contains("not applied") || err.0.contains("redis"),
+        "{err}"
+    );
     // Lookups never fail: the L1 is emptied within the lease, then they miss.
-    eventually("the L1 is emptied without proof", Duration::from_secs(3), || async {
-        look(&s, "http://h/a").await.is_none()
-    })
+    eventually(
+        "the L1 is emptied without proof",
+        Duration::from_secs(3),
+        || async { look(&s, "http://h/a").await.is_none() },
+    )
     .await;
     // Fills during the outage are kept in the L1 (for at most one lease each).
-    eventually("an L1 hit during the outage", Duration::from_secs(3), || async {
-        let e = s.epoch();
-        s.insert(object("http://h/b", None, &[], 300), e).await.unwrap();
-        has(&s, "http://h/b", None).await
-    })
+    eventually(
+        "an L1 hit during the outage",
+        Duration::from_secs(3),
+        || async {
+            let e = s.epoch();
+            s.insert(object("http://h/b", None, &[], 300), e)
+                .await
+                .unwrap();
+            has(&s, "http://h/b", None).await
+        },
+    )
     .await;
 
     server.restart();
@@ -95,6 +118,8 @@ async fn an_outage_degrades_and_recovers() {
         .expect("purges work again");
     assert_eq!(report.matched, 0, "the restarted server is empty");
     let e = s.epoch();
-    s.insert(object("http://h/c", None, &[], 300), e).await.unwrap();
+    s.insert(object("http://h/c", None, &[], 300), e)
+        .await
+        .unwrap();
     assert!(has(&s, "http://h/c", None).await);
 }

@@ -21,11 +21,16 @@ async fn objects_round_trip_and_selectors_match_the_memory_store() {
     let redis = connect(standalone(&server.url(), "diff", false)).await;
     let mem = MemoryStore::new(64 << 20);
     fill_both(&redis, &mem).await;
-    let r = look(&redis, "http://a.example/blog/1").await.expect("stored");
+    let r = look(&redis, "http://a.example/blog/1")
+        .await
+        .expect("stored");
     assert_eq!(r.variants.len(), 3, "three variants");
     let fr = r.select(&lang_headers(Some("fr"))).expect("fr variant");
     assert_eq!(&fr.body[..], b"http://a.example/blog/1 Some(\"fr\")");
-    assert_eq!(redis.refresh_stats().await.unwrap().objects, corpus().len() as u64);
+    assert_eq!(
+        redis.refresh_stats().await.unwrap().objects,
+        corpus().len() as u64
+    );
 
     // Dry runs: every selector counts what the reference counts.
     for sel in selectors() {
@@ -81,14 +86,18 @@ async fn fills_overlapping_a_purge_are_not_stored_fresh() {
     let e = s.epoch();
     s.purge(hard(Selector::path("/other"))).await.unwrap();
     assert_eq!(
-        s.insert(object("http://h/a", None, &["news"], 60), e).await.unwrap(),
+        s.insert(object("http://h/a", None, &["news"], 60), e)
+            .await
+            .unwrap(),
         Inserted::Fresh
     );
     // Soft purge while the fill runs: stored stale.
     let e = s.epoch();
     s.purge(soft(Selector::host("h"))).await.unwrap();
     assert_eq!(
-        s.insert(object("http://h/b", None, &[], 60), e).await.unwrap(),
+        s.insert(object("http://h/b", None, &[], 60), e)
+            .await
+            .unwrap(),
         Inserted::MarkedStale
     );
     let r = look(&s, "http://h/b").await.unwrap();
@@ -96,16 +105,22 @@ async fn fills_overlapping_a_purge_are_not_stored_fresh() {
     // A fill started after the purge is stored fresh.
     let e = s.epoch();
     assert_eq!(
-        s.insert(object("http://h/c", None, &["news"], 60), e).await.unwrap(),
+        s.insert(object("http://h/c", None, &["news"], 60), e)
+            .await
+            .unwrap(),
         Inserted::Fresh
     );
     // A fill older than the bucket's purge log (4 entries): conservatively dropped.
     let e = s.epoch();
     for i in 0..6 {
-        s.purge(hard(Selector::path(&format!("/x{i}")))).await.unwrap();
+        s.purge(hard(Selector::path(&format!("/x{i}"))))
+            .await
+            .unwrap();
     }
     assert_eq!(
-        s.insert(object("http://h/d", None, &[], 60), e).await.unwrap(),
+        s.insert(object("http://h/d", None, &[], 60), e)
+            .await
+            .unwrap(),
         Inserted::Dropped
     );
     // Soft purge of stored objects marks them; a later hard `all` removes everything in O(1).
@@ -114,7 +129,9 @@ async fn fills_overlapping_a_purge_are_not_stored_fresh() {
     assert!(a.variants[0].soft_purged_at().is_some());
     let e = s.epoch();
     assert_eq!(
-        s.insert(object("http://h/e", None, &[], 60), e).await.unwrap(),
+        s.insert(object("http://h/e", None, &[], 60), e)
+            .await
+            .unwrap(),
         Inserted::Fresh
     );
     let report = s.purge(hard(Selector::all())).await.unwrap();
@@ -124,7 +141,9 @@ async fn fills_overlapping_a_purge_are_not_stored_fresh() {
     }
     // Soft `all`: objects stored before it are stale, later ones fresh.
     let e = s.epoch();
-    s.insert(object("http://h/f", None, &[], 60), e).await.unwrap();
+    s.insert(object("http://h/f", None, &[], 60), e)
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(5)).await;
     s.purge(soft(Selector::all())).await.unwrap();
     let f = look(&s, "http://h/f").await.unwrap();
@@ -182,6 +201,9 @@ async fn nodes_must_agree_on_the_layout() {
         buckets: 8,
         ..standalone(&server.url(), "lay", false)
     };
-    let e = vanish_redis::RedisStore::connect(cfg).await.err().expect("refused");
+    let e = vanish_redis::RedisStore::connect(cfg)
+        .await
+        .err()
+        .expect("refused");
     assert!(e.0.contains("buckets"), "{e}");
 }

@@ -75,7 +75,7 @@ async fn fetch(node: &RedisNode, (h, p, l): Page) -> Got {
 async fn fill(nodes: &[&RedisNode]) -> HashMap<Page, String> {
     let mut bodies = HashMap::new();
     for page in pages() {
-        let first = fetch(&nodes[0], page).await;
+        let first = fetch(nodes[0], page).await;
         // The fill's write to Redis may finish just after the response: wait for it.
         let (h, p, l) = page;
         let explain = nodes[1].admin(&format!(
@@ -101,7 +101,11 @@ async fn fill(nodes: &[&RedisNode]) -> HashMap<Page, String> {
         }
         for n in &nodes[1..] {
             let g = fetch(n, page).await;
-            assert!(g.is_hit(), "{page:?} is a hit on every node: {}", g.cache_status());
+            assert!(
+                g.is_hit(),
+                "{page:?} is a hit on every node: {}",
+                g.cache_status()
+            );
             assert_eq!(g.body, first.body);
         }
         bodies.insert(page, first.body);
@@ -174,12 +178,12 @@ fn cases() -> Vec<Case> {
 async fn every_selector_on_three_nodes(nodes: &[&RedisNode]) -> Duration {
     let mut slowest = Duration::ZERO;
     for case in cases() {
-        let reset = invalidate(&nodes[2], r#"{"type":"all"}"#).await;
+        let reset = invalidate(nodes[2], r#"{"type":"all"}"#).await;
         assert_eq!(reset.status, 200, "{}", reset.body);
         tokio::time::sleep(BOUND).await;
         let before = fill(nodes).await;
         let expected = pages().into_iter().filter(|p| (case.purged)(*p)).count();
-        let r = invalidate(&nodes[1], case.json).await;
+        let r = invalidate(nodes[1], case.json).await;
         let acked = Instant::now();
         assert_eq!(r.status, 200, "{}: {}", case.json, r.body);
         assert_eq!(
@@ -192,7 +196,7 @@ async fn every_selector_on_three_nodes(nodes: &[&RedisNode]) -> Duration {
         // purged page refills it with a new render, which is fine).
         for page in pages().into_iter().filter(|p| (case.purged)(*p)) {
             loop {
-                let g = fetch(&nodes[2], page).await;
+                let g = fetch(nodes[2], page).await;
                 if g.body != before[&page] {
                     break;
                 }
@@ -213,9 +217,20 @@ async fn every_selector_on_three_nodes(nodes: &[&RedisNode]) -> Duration {
             for (i, n) in nodes.iter().enumerate() {
                 let g = fetch(n, page).await;
                 if (case.purged)(page) {
-                    assert_ne!(g.body, before[&page], "{}: node {} {page:?}", case.json, i + 1);
+                    assert_ne!(
+                        g.body,
+                        before[&page],
+                        "{}: node {} {page:?}",
+                        case.json,
+                        i + 1
+                    );
                 } else {
-                    assert!(g.is_hit(), "{}: node {} {page:?} still cached", case.json, i + 1);
+                    assert!(
+                        g.is_hit(),
+                        "{}: node {} {page:?} still cached",
+                        case.json,
+                        i + 1
+                    );
                     assert_eq!(g.body, before[&page]);
                 }
             }
@@ -230,7 +245,9 @@ async fn three_nodes_one_redis_every_selector() {
     let origin = origin().await;
     let mut nodes = Vec::new();
     for _ in 0..3 {
-        nodes.push(RedisNode::start(&origin.url(), redis_config(Some(&redis.url()), &[], "n3")).await);
+        nodes.push(
+            RedisNode::start(&origin.url(), redis_config(Some(&redis.url()), &[], "n3")).await,
+        );
     }
     let refs: Vec<&RedisNode> = nodes.iter().collect();
     let slowest = every_selector_on_three_nodes(&refs).await;
@@ -246,7 +263,9 @@ async fn three_nodes_one_cluster_every_selector() {
     let origin = origin().await;
     let mut nodes = Vec::new();
     for _ in 0..3 {
-        nodes.push(RedisNode::start(&origin.url(), redis_config(None, &cluster.addrs(), "c3")).await);
+        nodes.push(
+            RedisNode::start(&origin.url(), redis_config(None, &cluster.addrs(), "c3")).await,
+        );
     }
     let refs: Vec<&RedisNode> = nodes.iter().collect();
     let slowest = every_selector_on_three_nodes(&refs).await;
@@ -291,7 +310,10 @@ async fn redis_killed_and_restarted_under_load() {
                 assert!(problem.contains("redis"), "{problem}");
                 break;
             }
-            assert!(start.elapsed() < Duration::from_secs(10), "healthz never reported the outage");
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "healthz never reported the outage"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -300,13 +322,19 @@ async fn redis_killed_and_restarted_under_load() {
     assert!(r.body.contains("purge not applied"), "{}", r.body);
     let during = served.load(Ordering::Relaxed);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(served.load(Ordering::Relaxed) > during, "still serving during the outage");
+    assert!(
+        served.load(Ordering::Relaxed) > during,
+        "still serving during the outage"
+    );
 
     redis.restart();
     for n in &nodes {
         let start = Instant::now();
         while get(&n.admin("/healthz")).await.status != 200 {
-            assert!(start.elapsed() < Duration::from_secs(20), "no recovery within 20 s");
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "no recovery within 20 s"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -325,6 +353,10 @@ async fn redis_killed_and_restarted_under_load() {
     tokio::time::sleep(BOUND).await;
     for page in pages() {
         let g = fetch(&nodes[2], page).await;
-        assert_eq!(g.body == before[&page], !page.1.starts_with("/blog/"), "{page:?}");
+        assert_eq!(
+            g.body == before[&page],
+            !page.1.starts_with("/blog/"),
+            "{page:?}"
+        );
     }
 }

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::HeaderMap;
-use vanish_engine::store::Resource;
 use vanish_engine::store::Inserted;
+use vanish_engine::store::Resource;
 use vanish_engine::{CacheConfig, CachedObject, ResourceKey, Selector, Store};
 use vanish_memory::MemoryStore;
 use vanish_redis::{RedisConfig, RedisStore};
@@ -27,11 +27,8 @@ pub fn object(url: &str, lang: Option<&str>, tags: &[&str], max_age: u32) -> Cac
     if !tags.is_empty() {
         res = res.header("surrogate-key", tags.join(" "));
     }
-    let res = res
-        .body(Bytes::from(format!("{url} {lang:?}")))
-        .unwrap();
-    CachedObject::from_response(key, &req, res, &CacheConfig::default(), SystemTime::now())
-        .unwrap()
+    let res = res.body(Bytes::from(format!("{url} {lang:?}"))).unwrap();
+    CachedObject::from_response(key, &req, res, &CacheConfig::default(), SystemTime::now()).unwrap()
 }
 
 pub fn lang_headers(lang: Option<&str>) -> HeaderMap {
@@ -142,11 +139,15 @@ pub fn selectors() -> Vec<Selector> {
     vec![
         Selector::url("http://a.example/blog/1").unwrap(),
         Selector::url("https://a.example/blog/1?x=1").unwrap(),
-        Selector::url("http://b.example:8080/p").unwrap().any_query(),
+        Selector::url("http://b.example:8080/p")
+            .unwrap()
+            .any_query(),
         Selector::url("http://b.example/p").unwrap().any_query(),
         Selector::path("/blog/2"),
         Selector::path("/p").query("x=2"),
-        Selector::path("/p").any_query().header("accept-language", "fr"),
+        Selector::path("/p")
+            .any_query()
+            .header("accept-language", "fr"),
         Selector::path("/").header("accept-language", ""),
         Selector::prefix("/blog"),
         Selector::prefix("/blog/"),
@@ -185,4 +186,3 @@ pub async fn stored(s: &impl Store) -> Vec<(String, Option<&'static str>)> {
     }
     out
 }
-

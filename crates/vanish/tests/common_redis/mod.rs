@@ -17,7 +17,10 @@ pub struct RedisNode {
 impl RedisNode {
     /// Starts a node in front of `origin` with this Redis configuration.
     pub async fn start(origin: &str, redis: RedisConfig) -> RedisNode {
-        let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_test_writer().try_init();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let file = FileConfig::default();
         let o = Overrides {
             upstream: Some(origin.to_owned()),
