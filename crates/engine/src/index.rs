@@ -1,34 +1,158 @@
 //! The invalidation index: from a selector to the objects it matches, without a scan.
 //!
-//! Owns the in-memory secondary indexes (by host and ordered path, by path across hosts, by
-//! tag) over [`ObjectMeta`]. It holds metadata only, never bodies; keeping it in step with the
-//! store (insert on fill, remove on purge, eviction and expiry) is the store's job.
+//! Owns the in-memory secondary indexes over stored objects: one ordered set of
+//! `(path, host name, query, id)` (serving `url`, `path` and `prefix` selectors as range scans),
+//! a set of ids per host name, and a set of ids per tag. It holds references to what a store
+//! keeps (an [`Entry`]), never copies of keys, tags or bodies; keeping it in step with the store
+//! (insert on fill, remove on purge, eviction and expiry) is the store's job.
 //!
-//! Costs: `url` is two hash lookups; `path` one lookup in an ordered map; `prefix` a range
-//! scan over the matching paths only (O(log n + matched)); `tag` one hash lookup; `host` one
-//! lookup then its paths. `all` is handled by the store (it swaps the index out in O(1)).
+//! Costs: `url`, `path` and `prefix` are O(log n + matched); `tag` and `host` one hash lookup
+//! plus the matched; `all` is handled by the store (it swaps the index out in O(1)). An entry
+//! costs about 80 bytes plus 12 per tag (see `docs/benchmarks.md`).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::cmp::Ordering;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
 use std::sync::Arc;
 
-use crate::key::hostname;
-use crate::object::{ObjectId, ObjectMeta};
+use crate::key::{hostname, ResourceKey, Scheme};
+use crate::object::{CachedObject, ObjectId, ObjectMeta};
 use crate::selector::{PurgeRequest, QueryMatch, Selector, Target};
 
-/// Ids of the objects (variants) of one path, by query string.
-type QueryMap = HashMap<Box<str>, Vec<ObjectId>>;
+/// What the index refers to: anything that exposes an object's metadata.
+pub trait Entry: Clone {
+    /// The object's metadata.
+    fn meta(&self) -> &ObjectMeta;
+
+    /// True when the object was hard-purged and awaits reclamation: never selected again.
+    fn is_dead(&self) -> bool {
+        false
+    }
+}
+
+impl Entry for Arc<ObjectMeta> {
+    fn meta(&self) -> &ObjectMeta {
+        self
+    }
+}
+
+impl Entry for Arc<CachedObject> {
+    fn meta(&self) -> &ObjectMeta {
+        &self.meta
+    }
+
+    fn is_dead(&self) -> bool {
+        CachedObject::is_dead(self)
+    }
+}
+
+/// One object in the ordered path set, ordered by path, host name, query, then id.
+#[derive(Clone)]
+struct ByPath {
+    key: ResourceKey,
+    id: ObjectId,
+}
+
+impl ByPath {
+    fn parts(&self) -> (&str, &str, Option<&str>, ObjectId) {
+        (
+            self.key.path(),
+            hostname(self.key.host()),
+            self.key.query(),
+            self.id,
+        )
+    }
+
+    /// The smallest entry for a path, host name and query (`""` and `None` are the smallest).
+    fn probe(path: &str, host: &str, query: Option<&str>) -> ByPath {
+        ByPath {
+            key: ResourceKey::new(Scheme::Http, host, path, query),
+            id: 0,
+        }
+    }
+}
+
+impl PartialEq for ByPath {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id && self.parts() == other.parts()
+    }
+}
+
+impl Eq for ByPath {}
+
+impl PartialOrd for ByPath {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ByPath {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.parts().cmp(&other.parts())
+    }
+}
 
 /// The index. Not thread-safe by itself: stores wrap it in a lock.
-#[derive(Default, Debug)]
-pub struct Index {
-    metas: HashMap<ObjectId, Arc<ObjectMeta>>,
-    /// host name (without port) -> ordered path -> query -> ids.
-    hosts: HashMap<Box<str>, BTreeMap<Box<str>, QueryMap>>,
-    /// ordered path (all hosts) -> query -> ids.
-    paths: BTreeMap<Box<str>, QueryMap>,
-    /// tag -> ids.
-    tags: HashMap<Box<str>, HashSet<ObjectId>>,
+#[derive(Debug)]
+pub struct Index<E = Arc<ObjectMeta>> {
+    entries: HashMap<ObjectId, E>,
+    by_path: BTreeSet<ByPath>,
+    hosts: HashMap<Box<str>, HashSet<ObjectId>>,
+    tags: HashMap<Arc<str>, Ids>,
+}
+
+/// The ids of one tag: most tags name one object (`post-42`), so one id is kept inline.
+#[derive(Debug)]
+enum Ids {
+    One(ObjectId),
+    Many(Box<HashSet<ObjectId>>),
+}
+
+impl Ids {
+    fn insert(&mut self, id: ObjectId) {
+        match self {
+            Ids::One(x) if *x == id => {}
+            Ids::One(x) => *self = Ids::Many(Box::new(HashSet::from([*x, id]))),
+            Ids::Many(set) => {
+                set.insert(id);
+            }
+        }
+    }
+
+    /// Removes `id`; true when no id remains.
+    fn remove(&mut self, id: ObjectId) -> bool {
+        match self {
+            Ids::One(x) => *x == id,
+            Ids::Many(set) => {
+                set.remove(&id);
+                set.is_empty()
+            }
+        }
+    }
+
+    fn extend_into(&self, out: &mut Vec<ObjectId>) {
+        match self {
+            Ids::One(x) => out.push(*x),
+            Ids::Many(set) => out.extend(set.iter().copied()),
+        }
+    }
+}
+
+impl std::fmt::Debug for ByPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}#{}", self.key, self.id)
+    }
+}
+
+impl<E> Default for Index<E> {
+    fn default() -> Self {
+        Index {
+            entries: HashMap::new(),
+            by_path: BTreeSet::new(),
+            hosts: HashMap::new(),
+            tags: HashMap::new(),
+        }
+    }
 }
 
 /// Counts of index entries, to prove nothing leaks.
@@ -36,217 +160,206 @@ pub struct Index {
 pub struct IndexStats {
     /// Objects indexed.
     pub objects: usize,
-    /// Hosts with at least one object.
+    /// Host names with at least one object.
     pub hosts: usize,
-    /// Distinct paths (all hosts).
+    /// Entries of the ordered path set (one per object).
     pub paths: usize,
     /// Distinct tags.
     pub tags: usize,
 }
 
-fn query_key(q: Option<&str>) -> Box<str> {
-    match q {
-        None => "".into(),
-        Some(q) => format!("?{q}").into_boxed_str(),
-    }
-}
-
-fn add(map: &mut QueryMap, q: &str, id: ObjectId) {
-    map.entry(q.into()).or_default().push(id);
-}
-
-/// Removes `id` from `map[q]`; true when the map became empty.
-fn del(map: &mut QueryMap, q: &str, id: ObjectId) -> bool {
-    if let Some(ids) = map.get_mut(q) {
-        ids.retain(|x| *x != id);
-        if ids.is_empty() {
-            map.remove(q);
-        }
-    }
-    map.is_empty()
-}
-
-fn all_ids(map: &QueryMap, out: &mut Vec<ObjectId>) {
-    for ids in map.values() {
-        out.extend_from_slice(ids);
-    }
-}
-
-/// The ids of one path's objects that a query rule selects.
-fn query_ids(map: &QueryMap, query: &QueryMatch, out: &mut Vec<ObjectId>) {
-    match query {
-        QueryMatch::Any => all_ids(map, out),
-        QueryMatch::Exact(q) => {
-            if let Some(ids) = map.get(&*query_key(q.as_deref())) {
-                out.extend_from_slice(ids);
-            }
-        }
-    }
-}
-
-fn prefix_range<'a, V>(
-    map: &'a BTreeMap<Box<str>, V>,
-    prefix: &'a str,
-) -> impl Iterator<Item = (&'a Box<str>, &'a V)> + 'a {
-    map.range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
-        .take_while(move |(p, _)| p.starts_with(prefix))
-}
-
-impl Index {
+impl<E: Entry> Index<E> {
     /// An empty index.
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Indexes an object. Re-inserting an id replaces its previous entry.
-    pub fn insert(&mut self, meta: Arc<ObjectMeta>) {
-        if self.metas.contains_key(&meta.id) {
-            self.remove(meta.id);
-        }
+    pub fn insert(&mut self, entry: E) {
+        let meta = entry.meta();
         let id = meta.id;
-        let key = &meta.key;
-        let q = query_key(key.query());
-        let host_paths = self.hosts.entry(hostname(key.host()).into()).or_default();
-        add(host_paths.entry(key.path().into()).or_default(), &q, id);
-        add(self.paths.entry(key.path().into()).or_default(), &q, id);
-        for t in &meta.tags {
-            self.tags.entry((**t).into()).or_default().insert(id);
+        if self.entries.contains_key(&id) {
+            self.remove(id);
         }
-        self.metas.insert(id, meta);
-    }
-
-    /// Forgets an object; unknown ids are ignored. Returns its metadata.
-    pub fn remove(&mut self, id: ObjectId) -> Option<Arc<ObjectMeta>> {
-        let meta = self.metas.remove(&id)?;
-        let key = &meta.key;
-        let q = query_key(key.query());
-        let name = hostname(key.host());
-        if let Some(host_paths) = self.hosts.get_mut(name) {
-            if let Some(qm) = host_paths.get_mut(key.path()) {
-                if del(qm, &q, id) {
-                    host_paths.remove(key.path());
+        let meta = entry.meta();
+        self.by_path.insert(ByPath {
+            key: meta.key.clone(),
+            id,
+        });
+        self.hosts
+            .entry(hostname(meta.key.host()).into())
+            .or_default()
+            .insert(id);
+        for t in &meta.tags {
+            match self.tags.get_mut(t) {
+                Some(ids) => ids.insert(id),
+                None => {
+                    self.tags.insert(t.clone(), Ids::One(id));
                 }
             }
-            if host_paths.is_empty() {
+        }
+        self.entries.insert(id, entry);
+    }
+
+    /// Forgets an object; unknown ids are ignored. Returns its entry.
+    pub fn remove(&mut self, id: ObjectId) -> Option<E> {
+        let entry = self.entries.remove(&id)?;
+        let meta = entry.meta();
+        self.by_path.remove(&ByPath {
+            key: meta.key.clone(),
+            id,
+        });
+        let name = hostname(meta.key.host());
+        if let Some(ids) = self.hosts.get_mut(name) {
+            ids.remove(&id);
+            if ids.is_empty() {
                 self.hosts.remove(name);
             }
         }
-        if let Some(qm) = self.paths.get_mut(key.path()) {
-            if del(qm, &q, id) {
-                self.paths.remove(key.path());
-            }
-        }
         for t in &meta.tags {
-            if let Some(ids) = self.tags.get_mut(&**t) {
-                ids.remove(&id);
-                if ids.is_empty() {
-                    self.tags.remove(&**t);
-                }
+            if self.tags.get_mut(t).is_some_and(|ids| ids.remove(id)) {
+                self.tags.remove(t);
             }
         }
-        Some(meta)
+        Some(entry)
     }
 
-    /// The metadata of an indexed object.
-    pub fn get(&self, id: ObjectId) -> Option<&Arc<ObjectMeta>> {
-        self.metas.get(&id)
+    /// The entry of an indexed object.
+    pub fn get(&self, id: ObjectId) -> Option<&E> {
+        self.entries.get(&id)
     }
 
-    /// Number of indexed objects.
+    /// Number of indexed objects (including dead ones not yet reclaimed).
     pub fn len(&self) -> usize {
-        self.metas.len()
+        self.entries.len()
     }
 
     /// True when nothing is indexed.
     pub fn is_empty(&self) -> bool {
-        self.metas.is_empty()
+        self.entries.is_empty()
     }
 
     /// Entry counts of every structure.
     pub fn stats(&self) -> IndexStats {
         IndexStats {
-            objects: self.metas.len(),
+            objects: self.entries.len(),
             hosts: self.hosts.len(),
-            paths: self.paths.len(),
+            paths: self.by_path.len(),
             tags: self.tags.len(),
         }
     }
 
-    /// Every indexed object's metadata (for `all`, tests and reclamation).
-    pub fn iter(&self) -> impl Iterator<Item = &Arc<ObjectMeta>> {
-        self.metas.values()
+    /// Every indexed entry (for `all`, tests and reclamation).
+    pub fn iter(&self) -> impl Iterator<Item = &E> {
+        self.entries.values()
     }
 
-    /// Ids that may match `sel` (a superset only where the header filter or a query rule
-    /// must still be checked against the metadata).
-    fn candidates(&self, sel: &Selector, out: &mut Vec<ObjectId>) {
-        match &sel.target {
+    /// Entries of the ordered path set from `from`, while `keep` holds.
+    fn scan<'a>(
+        &'a self,
+        from: ByPath,
+        keep: impl Fn(&ByPath) -> bool + 'a,
+    ) -> impl Iterator<Item = ObjectId> + 'a {
+        self.by_path
+            .range((Bound::Included(from), Bound::Unbounded))
+            .take_while(move |e| keep(e))
+            .map(|e| e.id)
+    }
+
+    /// Ids that may match `sel`, and whether they match exactly (else each must still be
+    /// checked with [`Selector::matches`]: ports, header filters).
+    fn candidates(&self, sel: &Selector, out: &mut Vec<ObjectId>) -> bool {
+        let exact_target = match &sel.target {
             Target::Url { host, path, query } => {
-                let paths = self.hosts.get(hostname(host));
-                if let Some(qm) = paths.and_then(|p| p.get(path.as_str())) {
-                    query_ids(qm, query, out);
+                let name = hostname(host);
+                match query {
+                    QueryMatch::Any => {
+                        out.extend(self.scan(ByPath::probe(path, name, None), |e| {
+                            e.key.path() == path && hostname(e.key.host()) == name
+                        }))
+                    }
+                    QueryMatch::Exact(q) => {
+                        out.extend(self.scan(ByPath::probe(path, name, q.as_deref()), |e| {
+                            e.key.path() == path
+                                && hostname(e.key.host()) == name
+                                && e.key.query() == q.as_deref()
+                        }))
+                    }
                 }
+                false // the port is checked by `matches`
             }
             Target::Path { path, query } => {
-                if let Some(qm) = self.paths.get(path.as_str()) {
-                    query_ids(qm, query, out);
-                }
+                out.extend(self.scan(ByPath::probe(path, "", None), |e| e.key.path() == path));
+                matches!(query, QueryMatch::Any)
             }
-            Target::Prefix { prefix, host } => match host {
-                Some(h) => {
-                    if let Some(paths) = self.hosts.get(hostname(h)) {
-                        for (_, qm) in prefix_range(paths, prefix) {
-                            all_ids(qm, out);
-                        }
-                    }
-                }
-                None => {
-                    for (_, qm) in prefix_range(&self.paths, prefix) {
-                        all_ids(qm, out);
-                    }
-                }
-            },
+            Target::Prefix { prefix, host } => {
+                out.extend(self.scan(ByPath::probe(prefix, "", None), |e| {
+                    e.key.path().starts_with(prefix.as_str())
+                }));
+                host.is_none()
+            }
             Target::Tag(t) => {
                 if let Some(ids) = self.tags.get(t.as_str()) {
-                    out.extend(ids.iter().copied());
+                    ids.extend_into(out);
                 }
+                true
             }
             Target::Host(h) => {
-                if let Some(paths) = self.hosts.get(hostname(h)) {
-                    for qm in paths.values() {
-                        all_ids(qm, out);
-                    }
+                if let Some(ids) = self.hosts.get(hostname(h)) {
+                    out.extend(ids.iter().copied());
                 }
+                hostname(h) == h
             }
-            Target::All => out.extend(self.metas.keys().copied()),
-        }
+            Target::All => {
+                out.extend(self.entries.keys().copied());
+                true
+            }
+        };
+        exact_target && sel.headers.is_empty()
     }
 
-    /// The objects a purge request matches (exactly: each candidate is checked with
-    /// [`Selector::matches`]), without duplicates.
-    pub fn select(&self, req: &PurgeRequest) -> Vec<Arc<ObjectMeta>> {
+    /// Calls `f` once for each live object a purge request matches (exactly), without
+    /// cloning anything; returns how many matched.
+    pub fn for_each_match(&self, req: &PurgeRequest, mut f: impl FnMut(&E)) -> usize {
         let mut ids = Vec::new();
-        let mut out: Vec<Arc<ObjectMeta>> = Vec::new();
         let mut seen: HashSet<ObjectId> = HashSet::new();
+        let single = req.selectors.len() == 1;
+        let mut n = 0;
         for sel in &req.selectors {
             ids.clear();
-            self.candidates(sel, &mut ids);
+            let exact = self.candidates(sel, &mut ids);
             for id in &ids {
-                if let Some(meta) = self.metas.get(id) {
-                    if sel.matches(meta) && (req.selectors.len() == 1 || seen.insert(*id)) {
-                        out.push(meta.clone());
-                    }
+                let Some(entry) = self.entries.get(id) else {
+                    continue;
+                };
+                if entry.is_dead() || !(exact || sel.matches(entry.meta())) {
+                    continue;
+                }
+                if single || seen.insert(*id) {
+                    n += 1;
+                    f(entry);
                 }
             }
         }
+        n
+    }
+
+    /// The live objects a purge request matches (exactly), without duplicates.
+    pub fn select(&self, req: &PurgeRequest) -> Vec<E> {
+        let mut out = Vec::new();
+        self.for_each_match(req, |e| out.push(e.clone()));
         out
+    }
+
+    /// How many live objects a purge request matches (a dry run).
+    pub fn count(&self, req: &PurgeRequest) -> usize {
+        self.for_each_match(req, |_| {})
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::key::ResourceKey;
 
     fn meta(id: ObjectId, url: &str, tags: &[&str]) -> Arc<ObjectMeta> {
         Arc::new(ObjectMeta {

@@ -4,7 +4,7 @@
 //! nothing about storability (see [`crate::freshness`]) and is never mutated after it is
 //! stored, except for the soft-purge mark.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -87,6 +87,8 @@ pub struct CachedObject {
     pub timing: Timing,
     /// Unix time in milliseconds of a soft purge that matched the object (0: none).
     soft_purged_at_ms: AtomicU64,
+    /// Hard-purged: never served again, awaiting reclamation by its store.
+    dead: AtomicBool,
 }
 
 impl Clone for CachedObject {
@@ -104,6 +106,9 @@ impl Clone for CachedObject {
         );
         if let Some(t) = self.soft_purged_at() {
             c.mark_soft_purged(t);
+        }
+        if self.is_dead() {
+            c.kill();
         }
         c
     }
@@ -141,7 +146,19 @@ impl CachedObject {
             policy,
             timing,
             soft_purged_at_ms: AtomicU64::new(0),
+            dead: AtomicBool::new(false),
         }
+    }
+
+    /// Marks the object hard-purged: from now on no lookup returns it (stores reclaim its
+    /// memory later, off the purge's path).
+    pub fn kill(&self) {
+        self.dead.store(true, Ordering::Release);
+    }
+
+    /// True once [`CachedObject::kill`] ran.
+    pub fn is_dead(&self) -> bool {
+        self.dead.load(Ordering::Acquire)
     }
 
     /// Builds an object from a client request's headers and a complete origin response, if a

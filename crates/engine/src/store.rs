@@ -30,6 +30,9 @@ impl Resource {
     pub fn select(&self, headers: &HeaderMap) -> Option<&Arc<CachedObject>> {
         let mut last: Option<(&VaryNames, crate::variant::VariantKey)> = None;
         for obj in self.variants.iter().rev() {
+            if obj.is_dead() {
+                continue;
+            }
             if obj.vary.is_empty() {
                 if obj.variant.as_bytes().is_empty() {
                     return Some(obj);

@@ -35,6 +35,9 @@ use vanish_engine::{PurgeRequest, ResourceKey};
 
 use crate::reclaim::Removed;
 
+/// Purged objects reclaimed per hold of the index lock (fills and purges wait at most this).
+const RECLAIM_BATCH: usize = 64;
+
 /// Most variants kept per resource; the oldest goes first.
 pub const DEFAULT_MAX_VARIANTS: usize = 200;
 
@@ -51,13 +54,18 @@ struct Inner {
     cache: Moka<ResourceKey, Entry>,
     /// Bumped by each hard `all` purge; entries of older generations are never served.
     generation: AtomicU64,
-    index: Mutex<Index>,
+    index: Mutex<Index<Arc<CachedObject>>>,
+    /// Ids moka evicted or expired, waiting to leave the index.
     removed: Removed,
+    /// Ids of hard-purged (dead) objects, waiting to leave moka and the index.
+    dead: Removed,
     log: PurgeLog,
     capacity: u64,
     max_variants: usize,
     /// Unix ms of the latest soft purge of everything (0: none).
     soft_all_ms: AtomicU64,
+    /// Wakes the housekeeper when purged objects await reclamation.
+    wake_reclaimer: reclaim::Wake,
 }
 
 impl MemoryStore {
@@ -89,17 +97,21 @@ impl MemoryStore {
             generation: AtomicU64::new(0),
             index: Mutex::new(Index::new()),
             removed,
+            dead: Removed::default(),
             log: PurgeLog::default(),
             capacity: capacity_bytes,
             max_variants: max_variants.max(1),
             soft_all_ms: AtomicU64::new(0),
+            wake_reclaimer: reclaim::Wake::default(),
         });
         reclaim::spawn_housekeeper(Arc::downgrade(&inner));
         MemoryStore { inner }
     }
 
-    /// Runs pending evictions and expiries now and brings the index in step (tests, benches).
+    /// Runs pending evictions, expiries and reclamations of purged objects now, and brings
+    /// the index in step (tests, benches).
     pub fn sync(&self) {
+        self.inner.reclaim_dead(usize::MAX);
         self.inner.cache.run_pending_tasks();
         let mut idx = self.inner.lock_index();
         self.inner.reclaim(&mut idx);
@@ -121,17 +133,64 @@ fn unix_ms(t: SystemTime) -> u64 {
 }
 
 impl Inner {
-    fn lock_index(&self) -> MutexGuard<'_, Index> {
+    fn lock_index(&self) -> MutexGuard<'_, Index<Arc<CachedObject>>> {
         self.index.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes hard-purged objects out of moka and the index, `batch` at a time under the index
+    /// lock (so fills wait at most one batch). Returns how many were reclaimed.
+    fn reclaim_dead(&self, batch: usize) -> usize {
+        let mut done = 0;
+        loop {
+            let ids = self.dead.take(batch.min(RECLAIM_BATCH));
+            if ids.is_empty() {
+                return done;
+            }
+            done += ids.len();
+            let mut idx = self.lock_index();
+            let mut keys: HashMap<ResourceKey, ()> = HashMap::new();
+            for id in ids {
+                if let Some(o) = idx.remove(id) {
+                    keys.insert(o.key().clone(), ());
+                }
+            }
+            for key in keys.into_keys() {
+                let Some(r) = self.get_current(&key) else {
+                    continue;
+                };
+                let live: Vec<_> = r
+                    .variants
+                    .iter()
+                    .filter(|o| !o.is_dead())
+                    .cloned()
+                    .collect();
+                if live.len() == r.variants.len() {
+                    continue;
+                }
+                if live.is_empty() {
+                    self.cache.invalidate(&key);
+                } else {
+                    let generation = self.generation.load(Ordering::Acquire);
+                    self.cache
+                        .insert(key, (generation, Arc::new(Resource { variants: live })));
+                }
+            }
+            drop(idx);
+            if done >= batch {
+                return done;
+            }
+            // Let fills and purges waiting on the lock go first.
+            std::thread::yield_now();
+        }
     }
 
     /// Removes from the index the objects moka evicted or expired, unless they are still
     /// stored (a resource evicted and re-inserted between our read and write).
-    fn reclaim(&self, idx: &mut Index) {
+    fn reclaim(&self, idx: &mut Index<Arc<CachedObject>>) {
         for id in self.removed.drain() {
-            let Some(meta) = idx.get(id) else { continue };
+            let Some(obj) = idx.get(id) else { continue };
             let still_stored = self
-                .get_current(&meta.key)
+                .get_current(obj.key())
                 .is_some_and(|r| r.variants.iter().any(|o| o.id() == id));
             if !still_stored {
                 idx.remove(id);
@@ -177,6 +236,9 @@ impl Inner {
         if let Some(existing) = self.get_current(&key) {
             for o in &existing.variants {
                 let same_variant = o.vary == object.vary && o.variant == object.variant;
+                if o.is_dead() {
+                    continue; // its reclamation is queued
+                }
                 if same_variant || o.retain_until() <= now {
                     dropped.push(o.id());
                 } else {
@@ -187,15 +249,15 @@ impl Inner {
         while variants.len() >= self.max_variants {
             dropped.push(variants.remove(0).id());
         }
-        let meta = Arc::new(object.meta.clone());
-        variants.push(Arc::new(object));
+        let object = Arc::new(object);
+        variants.push(object.clone());
         let generation = self.generation.load(Ordering::Acquire);
         self.cache
             .insert(key, (generation, Arc::new(Resource { variants })));
         for id in dropped {
             idx.remove(id);
         }
-        idx.insert(meta);
+        idx.insert(object);
         outcome
     }
 
@@ -209,9 +271,9 @@ impl Inner {
         self.reclaim(&mut idx);
         if req.dry_run {
             let matched = if is_all {
-                idx.len()
+                idx.len().saturating_sub(self.dead.len())
             } else {
-                idx.select(&req).len()
+                idx.count(&req)
             };
             return PurgeReport {
                 matched: matched as u64,
@@ -219,11 +281,12 @@ impl Inner {
         }
         self.log.record(req.clone());
         if is_all {
-            let matched = idx.len() as u64;
+            let matched = idx.len().saturating_sub(self.dead.len()) as u64;
             match req.mode {
                 PurgeMode::Hard => {
-                    // O(1): older generations are never served again (checked under the
-                    // index lock that inserts hold); moka reclaims their memory lazily.
+                    self.dead.drain(); // their index and moka entries go with the swap
+                                       // O(1): older generations are never served again (checked under the
+                                       // index lock that inserts hold); moka reclaims their memory lazily.
                     self.generation.fetch_add(1, Ordering::AcqRel);
                     let old = std::mem::take(&mut *idx);
                     self.cache.invalidate_all();
@@ -237,46 +300,26 @@ impl Inner {
             }
             return PurgeReport { matched };
         }
-        let matches = idx.select(&req);
-        let mut by_key: HashMap<ResourceKey, Vec<ObjectId>> = HashMap::new();
-        for m in &matches {
-            by_key.entry(m.key.clone()).or_default().push(m.id);
-        }
-        for (key, ids) in by_key {
-            let Some(res) = self.get_current(&key) else {
-                for id in ids {
-                    idx.remove(id);
+        let matched = match req.mode {
+            PurgeMode::Soft => idx.for_each_match(&req, |o| o.mark_soft_purged(now)),
+            PurgeMode::Hard => {
+                // O(matched) atomic marks: no lookup sees these objects after this returns.
+                // Unlinking them from moka and the index happens off the request's path.
+                let mut ids = Vec::new();
+                let n = idx.for_each_match(&req, |o| {
+                    o.kill();
+                    ids.push(o.id());
+                });
+                drop(idx);
+                if n > 0 {
+                    self.dead.push(ids.into_iter());
+                    self.wake_reclaimer.notify_one();
                 }
-                continue;
-            };
-            match req.mode {
-                PurgeMode::Soft => {
-                    for o in res.variants.iter().filter(|o| ids.contains(&o.id())) {
-                        o.mark_soft_purged(now);
-                    }
-                }
-                PurgeMode::Hard => {
-                    let keep: Vec<_> = res
-                        .variants
-                        .iter()
-                        .filter(|o| !ids.contains(&o.id()))
-                        .cloned()
-                        .collect();
-                    if keep.is_empty() {
-                        self.cache.invalidate(&key);
-                    } else {
-                        let generation = self.generation.load(Ordering::Acquire);
-                        self.cache
-                            .insert(key, (generation, Arc::new(Resource { variants: keep })));
-                    }
-                    for id in ids {
-                        idx.remove(id);
-                    }
-                }
+                n
             }
-        }
+        };
         PurgeReport {
-            matched: matches.len() as u64,
+            matched: matched as u64,
         }
     }
 }
@@ -313,8 +356,9 @@ impl Store for MemoryStore {
     }
 
     fn stats(&self) -> StoreStats {
+        let pending = self.inner.dead.len() as u64;
         StoreStats {
-            objects: self.inner.lock_index().len() as u64,
+            objects: (self.inner.lock_index().len() as u64).saturating_sub(pending),
             resources: self.inner.cache.entry_count(),
             bytes: self.inner.cache.weighted_size(),
             capacity: self.inner.capacity,
