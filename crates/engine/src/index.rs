@@ -105,6 +105,8 @@ pub struct Index<E = Arc<ObjectMeta>> {
 #[derive(Debug)]
 enum Ids {
     One(ObjectId),
+    // Boxed on purpose: it keeps `Ids` at 16 bytes for the common one-object tag.
+    #[allow(clippy::box_collection)]
     Many(Box<HashSet<ObjectId>>),
 }
 
