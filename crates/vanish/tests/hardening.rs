@@ -153,7 +153,7 @@ async fn normalisation_tricks_never_serve_one_url_for_another() {
         let g = get(&v.url(other)).await;
         assert!(!g.is_hit(), "{other}");
         assert!(
-            g.body.starts_with(&other.replace("/b?", "/b?")[..2]),
+            g.body.starts_with(&other[..2]),
             "{other}: {}",
             g.body
         );
