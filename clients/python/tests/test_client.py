@@ -87,6 +87,12 @@ def test_explain_describes_variants(admin, cache, site):
     assert sorted(explained.selected.tags) == ["news", "news-b"]
 
 
+def test_explain_names_non_ascii_urls_as_clients_send_them(admin, cache, site):
+    cache.get("/news/caf%C3%A9")
+    explained = admin.explain(f"{site}/news/café")
+    assert explained.cached and explained.key.endswith("/news/caf%C3%A9")
+
+
 def test_varnish_style_purges(admin, cache, site):
     cache.get("/news/a", "en")
     cache.get("/news/b", "en")

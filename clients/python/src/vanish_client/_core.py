@@ -141,8 +141,8 @@ class ClientConfig:
 
     def explain(self, url: str, headers: Optional[Mapping[str, str]] = None) -> Prepared:
         """``GET /explain?url=...&header=Name:Value``."""
-        Selector.url(url)  # same validation as a url selector
-        pairs: List[Tuple[str, str]] = [("url", url)]
+        normalised = Selector.url(url).value or url  # as a url selector names it
+        pairs: List[Tuple[str, str]] = [("url", normalised)]
         for name, value in (headers or {}).items():
             Selector.path("/").header(name, value)  # validates the name
             pairs.append(("header", f"{name}:{value}"))

@@ -60,11 +60,11 @@ def _check_url(url: str) -> str:
         raise SelectorError(
             f"must be an absolute http:// or https:// URL with a host, got {url!r}", "url"
         )
-    if parts.fragment:
-        raise SelectorError("must not contain a #fragment (it is never sent to a server)", "url")
+    # A #fragment never reaches a server: dropped, as Vanish drops it.
     out = urlunsplit((parts.scheme, parts.netloc, iri_to_uri(parts.path),
                       iri_to_uri(parts.query), ""))
-    return out + "?" if url.endswith("?") else out  # keep an explicit empty query
+    explicit_empty_query = "?" in url and not parts.query
+    return out + "?" if explicit_empty_query else out  # `/p?` is not `/p` to Vanish
 
 
 @dataclass(frozen=True)
