@@ -35,13 +35,20 @@ impl std::error::Error for KeyError {}
 /// assert_eq!(k.path(), "/a");
 /// assert_eq!(k.query(), Some("b=1"));
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone)]
 pub struct ResourceKey {
     inner: Arc<KeyParts>,
 }
 
-#[derive(PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// The key's fields, and their hash computed once (keys are hashed and compared on every
+/// lookup; a hit compares the cached hashes before any string).
 struct KeyParts {
+    hash: u64,
+    fields: Fields,
+}
+
+#[derive(PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Fields {
     host: Box<str>,
     path: Box<str>,
     query: Option<Box<str>>,
@@ -80,18 +87,55 @@ impl Scheme {
     }
 }
 
+impl PartialEq for ResourceKey {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+            || (self.inner.hash == other.inner.hash && self.inner.fields == other.inner.fields)
+    }
+}
+
+impl Eq for ResourceKey {}
+
+impl std::hash::Hash for ResourceKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.inner.hash);
+    }
+}
+
+impl PartialOrd for ResourceKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ResourceKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.inner.fields.cmp(&other.inner.fields)
+    }
+}
+
+impl KeyParts {
+    fn new(fields: Fields) -> Self {
+        // A per-process random SipHash key: URLs chosen to collide cannot be computed ahead.
+        static STATE: std::sync::OnceLock<std::collections::hash_map::RandomState> =
+            std::sync::OnceLock::new();
+        let hash = std::hash::BuildHasher::hash_one(STATE.get_or_init(Default::default), &fields);
+        KeyParts { hash, fields }
+    }
+}
+
 impl ResourceKey {
     /// Builds a key from already-split parts, normalising the host.
     pub fn new(scheme: Scheme, authority: &str, path: &str, query: Option<&str>) -> Self {
         let path = if path.is_empty() { "/" } else { path };
         ResourceKey {
-            inner: Arc::new(KeyParts {
+            inner: Arc::new(KeyParts::new(Fields {
                 host: normalize_authority(scheme, authority).into_boxed_str(),
                 path: path.into(),
                 query: query.map(Into::into),
                 scheme,
                 extra: None,
-            }),
+            })),
         }
     }
 
@@ -99,21 +143,21 @@ impl ResourceKey {
     /// match every such partition of a URL, as they match every variant.
     pub fn with_extra(self, extra: Option<String>) -> Self {
         let Some(extra) = extra else { return self };
-        let p = &self.inner;
+        let p = &self.inner.fields;
         ResourceKey {
-            inner: Arc::new(KeyParts {
+            inner: Arc::new(KeyParts::new(Fields {
                 host: p.host.clone(),
                 path: p.path.clone(),
                 query: p.query.clone(),
                 scheme: p.scheme,
                 extra: Some(extra.into_boxed_str()),
-            }),
+            })),
         }
     }
 
     /// The headers or cookies a key policy added to the key, if any.
     pub fn extra(&self) -> Option<&str> {
-        self.inner.extra.as_deref()
+        self.inner.fields.extra.as_deref()
     }
 
     /// Builds the key for a request received by a cache whose clients speak `scheme`.
@@ -163,22 +207,22 @@ impl ResourceKey {
 
     /// Lower-cased host, with the port when it is not the scheme's default.
     pub fn host(&self) -> &str {
-        &self.inner.host
+        &self.inner.fields.host
     }
 
     /// The path, starting with `/`.
     pub fn path(&self) -> &str {
-        &self.inner.path
+        &self.inner.fields.path
     }
 
     /// The query string without `?`, if the URL had one.
     pub fn query(&self) -> Option<&str> {
-        self.inner.query.as_deref()
+        self.inner.fields.query.as_deref()
     }
 
     /// The scheme the resource was requested with.
     pub fn scheme(&self) -> Scheme {
-        self.inner.scheme
+        self.inner.fields.scheme
     }
 
     /// Path and query as they appear in a request line.
@@ -191,10 +235,11 @@ impl ResourceKey {
 
     /// Approximate heap bytes this key holds (used to weigh objects).
     pub fn heap_size(&self) -> usize {
-        self.inner.host.len()
-            + self.inner.path.len()
-            + self.inner.query.as_ref().map_or(0, |q| q.len())
-            + self.inner.extra.as_ref().map_or(0, |q| q.len())
+        let f = &self.inner.fields;
+        f.host.len()
+            + f.path.len()
+            + f.query.as_ref().map_or(0, |q| q.len())
+            + f.extra.as_ref().map_or(0, |q| q.len())
             + 56
     }
 }
