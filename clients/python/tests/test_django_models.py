@@ -109,3 +109,27 @@ def test_queryset_update_sends_no_signal_and_purges_nothing(cache, origin, produ
     warm(cache, origin, [f"/products/{p1.pk}/"])
     Product.objects.filter(pk=p1.pk).update(price=5)
     assert refetch(cache, origin, [f"/products/{p1.pk}/"]) == set()
+
+
+def test_a_broken_url_is_logged_and_the_save_succeeds(cache, monkeypatch, caplog):
+    import logging
+
+    from django.conf import settings
+    from django.test.utils import override_settings
+
+    from vanish_client.django import register_purge
+    from vanish_client.django import models as vanish_models
+
+    monkeypatch.setattr(vanish_models, "_registry", dict(vanish_models._registry))
+    register_purge(Note, urls=lambda note: ["ftp://not-http/"])
+    with override_settings(VANISH={**settings.VANISH, "RAISE_ERRORS": False}):
+        with caplog.at_level(logging.ERROR, logger="vanish_client"):
+            note = Note.objects.create(text="saved anyway")
+    assert Note.objects.filter(pk=note.pk).exists()
+    [record] = [r for r in caplog.records if r.name == "vanish_client"]
+    assert "cannot purge" in record.getMessage() and "ftp://not-http/" in record.getMessage()
+    with override_settings(VANISH={**settings.VANISH, "RAISE_ERRORS": True}):
+        with pytest.raises(ValueError):
+            note.save()
+    with override_settings(VANISH={**settings.VANISH, "RAISE_ERRORS": False}):
+        note.delete()

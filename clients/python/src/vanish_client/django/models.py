@@ -28,7 +28,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.db.models.signals import post_delete, post_save
 
-from ..errors import VanishError
+from ..errors import VanishAPIError, VanishConnectionError
 from ..selectors import Selector
 from .conf import get_settings
 from .dispatch import purge
@@ -126,7 +126,9 @@ def _on_change(sender: Any, instance: models.Model, using: Optional[str] = None,
         selectors = selectors_for(instance)
         if selectors:
             purge(*selectors, using=using)
-    except (VanishError, ValueError, LookupError, ImproperlyConfigured) as e:
+    except (VanishAPIError, VanishConnectionError):
+        raise  # already logged by purge(), which raises them only under RAISE_ERRORS
+    except (ValueError, LookupError, ImproperlyConfigured) as e:
         # A broken get_absolute_url() or SITE must not break a save unless asked to.
         logger.error("vanish: cannot purge %r after %s: %s", instance,
                      "delete" if kwargs.get("signal") is post_delete else "save", e)

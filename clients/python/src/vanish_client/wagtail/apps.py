@@ -5,22 +5,25 @@ from __future__ import annotations
 from typing import Any
 
 from django.apps import AppConfig
+from django.core.exceptions import ImproperlyConfigured
+
+from ..django.conf import get_settings
+from ..django.dispatch import logger, purge
+from ..django.tags import model_tags, tags_for
+from ..errors import VanishAPIError, VanishConnectionError
+from ..selectors import Selector
 
 
 def purge_page_tags(sender: Any, instance: Any, **kwargs: Any) -> None:
-    """Purges the page's own tag and the list tags of its type and of ``Page``."""
-    from ..django.dispatch import logger, purge
-    from ..django.tags import model_tags, tags_for
-    from ..errors import VanishError
-    from ..selectors import Selector
-
+    """Purges the page's own tag and the list tags of its type and of ``Page``: every page
+    that rendered it, or a list it belongs to."""
     try:
         names = tags_for(instance) + model_tags(type(instance))
         purge(*(Selector.tag(t) for t in dict.fromkeys(names)))
-    except (VanishError, ValueError) as e:
+    except (VanishAPIError, VanishConnectionError):
+        raise  # already logged by purge(), which raises them only under RAISE_ERRORS
+    except (ValueError, ImproperlyConfigured) as e:
         logger.error("vanish: cannot purge the tags of page %r: %s", instance, e)
-        from ..django.conf import get_settings
-
         if get_settings().raise_errors:
             raise
 
