@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use fred::clients::SubscriberClient;
 use fred::prelude::*;
-use futures_util::future::join_all;
+use futures_util::future::{join_all, Either};
 use futures_util::FutureExt;
 use vanish_engine::store::{Inserted, PurgeReport, Resource, Store, StoreError, StoreStats};
 use vanish_engine::{CachedObject, PurgeRequest, ResourceKey};
@@ -51,6 +51,8 @@ pub(crate) struct Inner {
     pub(crate) last_error: Mutex<String>,
     pub(crate) stats: Mutex<StoreStats>,
     pub(crate) l1_drops: AtomicU64,
+    /// Highest purge sequence number applied to this node's L1.
+    pub(crate) applied: tokio::sync::watch::Sender<u64>,
     pub(crate) stop: tokio::sync::watch::Sender<bool>,
 }
 
@@ -188,6 +190,7 @@ impl RedisStore {
             last_error: Mutex::new(String::new()),
             stats: Mutex::new(StoreStats::default()),
             l1_drops: AtomicU64::new(0),
+            applied: tokio::sync::watch::channel(0).0,
             stop,
             cfg,
         });
@@ -214,6 +217,12 @@ impl RedisStore {
     /// How many times this node emptied its L1 for lack of proof it saw every purge.
     pub fn l1_drops(&self) -> u64 {
         self.inner.l1_drops.load(Ordering::Relaxed)
+    }
+
+    /// Watches the highest purge sequence number applied to this node's L1 (benchmarks and
+    /// tests measure propagation with it).
+    pub fn applied_purges(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.applied.subscribe()
     }
 
     /// Refreshes the cached sizes now (they are refreshed every second anyway).
@@ -308,6 +317,7 @@ impl Inner {
                 self.epochs.advance(seq, || 0);
             }
         }
+        self.applied.send_modify(|v| *v = (*v).max(seq));
     }
 
     async fn l2_lookup(&self, key: &ResourceKey) -> Result<Vec<CachedObject>, StoreError> {
@@ -360,19 +370,18 @@ impl Inner {
         }
     }
 
-    async fn lookup(&self, key: &ResourceKey) -> Result<Option<Arc<Resource>>, StoreError> {
-        if let Some(l1) = &self.l1 {
-            if self.lease.expired() {
-                // No proof this node saw every purge for a whole lease: start afresh now
-                // rather than at the next heartbeat tick.
-                self.drop_l1("no proof of a complete purge stream within the lease");
-            }
-            if self.lease.valid() {
-                if let Some(Ok(Some(r))) = l1.lookup(key).now_or_never() {
-                    return Ok(Some(r));
-                }
-            }
+    /// The L1's copy, if the lease allows serving it (no await, no allocation).
+    fn l1_hit(&self, key: &ResourceKey) -> Option<Arc<Resource>> {
+        let l1 = self.l1.as_ref()?;
+        if !self.lease.valid() {
+            // No proof this node saw every purge for a whole lease: start afresh now rather
+            // than at the next heartbeat tick.
+            self.drop_l1("no proof of a complete purge stream within the lease");
         }
+        l1.lookup(key).now_or_never()?.ok()?
+    }
+
+    async fn lookup_l2(&self, key: &ResourceKey) -> Result<Option<Arc<Resource>>, StoreError> {
         if !self.client.is_connected() {
             self.mark_down(&"not connected (reconnecting)");
             // A miss: the request goes to the origin. Health and metrics report the outage.
@@ -633,9 +642,12 @@ impl Store for RedisStore {
         &self,
         key: &ResourceKey,
     ) -> impl Future<Output = Result<Option<Arc<Resource>>, StoreError>> + Send {
-        let inner = self.inner.clone();
-        let key = key.clone();
-        async move { inner.lookup(&key).await }
+        // L1 hits are answered before any future is built, and the (large) Redis path is
+        // boxed: a hit's future is as small and cheap as the memory store's.
+        match self.inner.l1_hit(key) {
+            Some(r) => Either::Left(std::future::ready(Ok(Some(r)))),
+            None => Either::Right(Box::pin(self.inner.lookup_l2(key))),
+        }
     }
 
     fn insert(

@@ -79,33 +79,116 @@ local function matches(s, r)
   return ok and headers_ok(s, r)
 end
 
--- Removes an object and every index entry of it. Returns 1 if it was indexed.
+-- A stored index record is "<expiry ms>|<json>".
+local function read_rec(raw)
+  local i = string.find(raw, '|', 1, true)
+  return tonumber(string.sub(raw, 1, i - 1)), cjson.decode(string.sub(raw, i + 1))
+end
+
+-- Runs cmd key list... in chunks (Lua's unpack has a stack limit).
+local function chunked(cmd, key, list)
+  for i = 1, #list, 1000 do
+    local j = math.min(i + 999, #list)
+    if key then
+      redis.call(cmd, key, unpack(list, i, j))
+    else
+      redis.call(cmd, unpack(list, i, j))
+    end
+  end
+end
+
+-- Removal of many objects with few commands: add() collects, flush() removes the objects
+-- and every index entry of them. An id whose record is known is the current holder of its
+-- resource field (replacing a variant removes the old id first), so that field goes too.
+local Batch = {}
+Batch.__index = Batch
+
+local function new_batch(n)
+  return setmetatable({n = n, ids = {}, objs = {}, z = {}, s = {}, r = {}, count = 0, bytes = 0}, Batch)
+end
+
+local function push(t, k, v)
+  local l = t[k]
+  if not l then
+    l = {}
+    t[k] = l
+  end
+  l[#l + 1] = v
+end
+
+function Batch:add(id, rec)
+  local n = self.n
+  self.ids[#self.ids + 1] = id
+  self.objs[#self.objs + 1] = n .. 'o:' .. id
+  if rec then
+    local member = rec.p .. '\0' .. id
+    push(self.z, n .. 'p', member)
+    push(self.z, n .. 'h:' .. rec.n, member)
+    for _, t in ipairs(rec.t or {}) do push(self.s, n .. 't:' .. t, id) end
+    push(self.r, n .. 'r:' .. rec.r, rec.f)
+    self.count = self.count + 1
+    self.bytes = self.bytes + (rec.z or 0)
+  end
+end
+
+function Batch:flush()
+  if #self.ids == 0 then return 0 end
+  local n = self.n
+  local removed = #self.ids
+  chunked('HDEL', n .. 'M', self.ids)
+  chunked('ZREM', n .. 'X', self.ids)
+  if redis.call('EXISTS', n .. 'S') == 1 then chunked('HDEL', n .. 'S', self.ids) end
+  chunked('DEL', nil, self.objs)
+  for k, l in pairs(self.z) do chunked('ZREM', k, l) end
+  for k, l in pairs(self.s) do chunked('SREM', k, l) end
+  for k, l in pairs(self.r) do chunked('HDEL', k, l) end
+  if self.count > 0 then
+    redis.call('HINCRBY', n .. 'c', 'n', -self.count)
+    redis.call('HINCRBY', n .. 'c', 'b', -self.bytes)
+  end
+  self.ids, self.objs, self.z, self.s, self.r, self.count, self.bytes = {}, {}, {}, {}, {}, 0, 0
+  return removed
+end
+
+-- Removes one object now; returns 1 if it was indexed.
 local function unindex(n, id)
-  local rec = redis.call('HGET', n .. 'M', id)
-  redis.call('ZREM', n .. 'X', id)
-  redis.call('HDEL', n .. 'S', id)
-  redis.call('DEL', n .. 'o:' .. id)
-  if not rec then return 0 end
-  redis.call('HDEL', n .. 'M', id)
-  local r = cjson.decode(rec)
-  local member = r.p .. '\0' .. id
-  redis.call('ZREM', n .. 'p', member)
-  redis.call('ZREM', n .. 'h:' .. r.n, member)
-  for _, t in ipairs(r.t or {}) do
-    redis.call('SREM', n .. 't:' .. t, id)
+  local raw = redis.call('HGET', n .. 'M', id)
+  local b = new_batch(n)
+  local rec = nil
+  if raw then
+    local _
+    _, rec = read_rec(raw)
   end
-  local rk = n .. 'r:' .. r.r
-  if redis.call('HGET', rk, r.f) == id then
-    redis.call('HDEL', rk, r.f)
+  b:add(id, rec)
+  b:flush()
+  if raw then return 1 end
+  return 0
+end
+
+-- Records of these ids (aligned; false where unknown), read in chunks.
+local function records(n, ids)
+  local out = {}
+  for i = 1, #ids, 1000 do
+    local j = math.min(i + 999, #ids)
+    local got = redis.call('HMGET', n .. 'M', unpack(ids, i, j))
+    for k = 1, #got do out[i + k - 1] = got[k] end
   end
-  redis.call('HINCRBY', n .. 'c', 'n', -1)
-  redis.call('HINCRBY', n .. 'c', 'b', -(r.z or 0))
-  return 1
+  return out
 end
 
 -- Unindexes up to max objects whose time is up.
 local function prune(n, now, max)
   local ids = redis.call('ZRANGEBYSCORE', n .. 'X', '-inf', now, 'LIMIT', 0, max)
-  for _, id in ipairs(ids) do unindex(n, id) end
+  local recs = records(n, ids)
+  local b = new_batch(n)
+  for i, id in ipairs(ids) do
+    local rec = nil
+    if recs[i] then
+      local _
+      _, rec = read_rec(recs[i])
+    end
+    b:add(id, rec)
+  end
+  b:flush()
   return #ids
 end

@@ -40,6 +40,8 @@ local function lex_ids(key, lo, hi, out)
 end
 local seen = {}
 local matched = 0
+local batch = new_batch(n)
+local soft = {}
 for _, s in ipairs(req.s) do
   local ids = {}
   if s.k == 'url' then
@@ -57,26 +59,37 @@ for _, s in ipairs(req.s) do
   elseif s.k == 'all' then
     ids = redis.call('HKEYS', n .. 'M')
   end
+  local fresh = {}
   for _, id in ipairs(ids) do
-    if not seen[id] then
-      local rec = redis.call('HGET', n .. 'M', id)
-      local exp = tonumber(redis.call('ZSCORE', n .. 'X', id) or '0')
-      if rec == false or exp <= now then
+    if not seen[id] then fresh[#fresh + 1] = id end
+  end
+  local recs = records(n, fresh)
+  for i, id in ipairs(fresh) do
+    local raw = recs[i]
+    if raw then
+      local exp, r = read_rec(raw)
+      if exp <= now then
+        -- Expired, not yet swept: not a match; sweep it now.
         seen[id] = true
-        if not dry then unindex(n, id) end
-      elseif matches(s, cjson.decode(rec)) then
+        if not dry then batch:add(id, r) end
+      elseif matches(s, r) then
         seen[id] = true
         matched = matched + 1
         if not dry then
           if req.m == 'h' then
-            unindex(n, id)
-          elseif not redis.call('HGET', n .. 'S', id) then
-            redis.call('HSET', n .. 'S', id, now)
-            extend(n .. 'S', exp - now)
+            batch:add(id, r)
+          else
+            soft[#soft + 1] = {id, exp}
           end
         end
       end
     end
+  end
+end
+batch:flush()
+for _, e in ipairs(soft) do
+  if redis.call('HSETNX', n .. 'S', e[1], now) == 1 then
+    extend(n .. 'S', e[2] - now)
   end
 end
 return matched
