@@ -14,6 +14,23 @@ use crate::key::{host_matches, normalize_host, normalize_path, ResourceKey};
 use crate::object::ObjectMeta;
 use crate::policy::query::canonical_encoding;
 
+/// Percent-encodes what a browser would before sending (bytes outside printable ASCII, and
+/// spaces), so `/café` in a purge names the `/caf%C3%A9` a client requested.
+fn encode_unsafe(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.bytes().all(|b| b.is_ascii_graphic()) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for b in s.bytes() {
+        if b.is_ascii_graphic() {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Which queries a `url` or `path` selector matches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueryMatch {
@@ -125,7 +142,8 @@ impl Selector {
     /// One URL (exact query; all variants). Any scheme: `http://h/p` and `https://h/p` are
     /// the same page to a purge.
     pub fn url(url: &str) -> Result<Self, SelectorError> {
-        let key = ResourceKey::parse_url(url).map_err(|e| SelectorError::new("url", e.0))?;
+        let key = ResourceKey::parse_url(&encode_unsafe(url))
+            .map_err(|e| SelectorError::new("url", e.0))?;
         Ok(Self::of(Target::Url {
             host: key.host().to_owned(),
             path: normalize_path(key.path()),
@@ -136,7 +154,7 @@ impl Selector {
     /// A path on any host (no query unless [`Selector::query`] or [`Selector::any_query`]).
     pub fn path(path: &str) -> Self {
         let path = if path.starts_with('/') {
-            normalize_path(path)
+            normalize_path(&encode_unsafe(path))
         } else {
             path.to_owned() // refused by validate()
         };
@@ -149,7 +167,7 @@ impl Selector {
     /// Every path starting with `prefix`, on any host (see [`Selector::on_host`]).
     pub fn prefix(prefix: &str) -> Self {
         Self::of(Target::Prefix {
-            prefix: canonical_encoding(prefix),
+            prefix: canonical_encoding(&encode_unsafe(prefix)),
             host: None,
         })
     }
@@ -181,7 +199,9 @@ impl Selector {
     /// Match exactly this query string (without `?`) on a `path` selector.
     pub fn query(mut self, q: &str) -> Self {
         if let Target::Path { query, .. } = &mut self.target {
-            *query = QueryMatch::Exact(Some(canonical_encoding(q.trim_start_matches('?'))));
+            *query = QueryMatch::Exact(Some(canonical_encoding(&encode_unsafe(
+                q.trim_start_matches('?'),
+            ))));
         }
         self
     }
@@ -222,11 +242,23 @@ impl Selector {
             Target::Path { path, .. } if !path.starts_with('/') => {
                 Err(SelectorError::new("path", "must start with '/'"))
             }
+            Target::Path { path, .. } if path.contains(['?', '#']) => Err(SelectorError::new(
+                "path",
+                "must not contain '?' or '#' (give the query in \"query\", or use \"any_query\")",
+            )),
             Target::Prefix { prefix, .. } if !prefix.starts_with('/') => {
                 Err(SelectorError::new("prefix", "must start with '/'"))
             }
             Target::Tag(t) if t.is_empty() => Err(SelectorError::new("tag", "must not be empty")),
             Target::Host(h) if h.is_empty() => Err(SelectorError::new("host", "must not be empty")),
+            Target::Host(h) | Target::Prefix { host: Some(h), .. }
+                if h.contains(['/', '?', '#', ' ', '@']) =>
+            {
+                Err(SelectorError::new(
+                    "host",
+                    "must be a host name, optionally with a port (not a URL)",
+                ))
+            }
             _ => Ok(()),
         }
     }
@@ -604,6 +636,12 @@ mod tests {
         for s in no {
             assert!(!s.matches(&m), "{s:?}");
         }
+        let encoded = meta("https://a.example/caf%C3%A9?q=%C3%A9", &[], &[]);
+        assert!(Selector::path("/café").query("q=é").matches(&encoded));
+        assert!(Selector::url("https://a.example/café?q=é")
+            .unwrap()
+            .matches(&encoded));
+        assert!(Selector::prefix("/caf\u{e9}").matches(&encoded));
         let absent = meta("https://a.example/p", &[("accept-language", None)], &[]);
         assert!(!Selector::path("/p")
             .header("accept-language", "")
@@ -642,6 +680,18 @@ mod tests {
             (r#"{"selectors":[{"type":"all"}],"mode":"medium"}"#, "mode"),
             (r#"{"type":"uri","selectors":[]}"#, "selectors"),
             (r#"{"type":"uri","selectors":["nope"]}"#, "selectors[0]"),
+            (
+                r#"{"selectors":[{"type":"path","path":"/about?x=1"}]}"#,
+                "selectors[0].path",
+            ),
+            (
+                r#"{"selectors":[{"type":"host","host":"http://h:8080"}]}"#,
+                "selectors[0].host",
+            ),
+            (
+                r#"{"selectors":[{"type":"prefix","prefix":"/a","host":"h/x"}]}"#,
+                "selectors[0].host",
+            ),
         ];
         for (body, field) in cases {
             let e = PurgeRequest::from_json(body.as_bytes()).unwrap_err();
