@@ -11,7 +11,8 @@
 //! 5. the `SCAN MATCH` + `DEL` delete users do today, on the same number of keys.
 //!
 //! Env: `OBJECTS` (10000 tagged), `FILLER` (90000 others), `PURGES` (600), `LOOKUPS`
-//! (300000 per round), `ROUNDS` (3), `SKIP_CLUSTER=1`.
+//! (300000 per round), `ROUNDS` (3), `SKIP_CLUSTER=1`, `PARTS` (`1,2,3,4`: parts 4 and 5 run
+//! together).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -404,9 +405,20 @@ fn main() {
             redis_version(),
             std::thread::available_parallelism().map_or(0, |n| n.get())
         );
-        l1_vs_memory(&url, lookups, rounds).await;
-        l2_latency(&url, 5000).await;
-        propagation(&url, purges).await;
+        let parts = std::env::var("PARTS").unwrap_or_else(|_| "1,2,3,4".into());
+        let part = |p: &str| parts.split(',').any(|x| x.trim() == p);
+        if part("1") {
+            l1_vs_memory(&url, lookups, rounds).await;
+        }
+        if part("2") {
+            l2_latency(&url, 5000).await;
+        }
+        if part("3") {
+            propagation(&url, purges).await;
+        }
+        if !part("4") {
+            return;
+        }
         println!("## 4–5. Purging {objects} objects by tag, vs the SCAN-pattern delete\n");
         println!("| method | matched of total | median | max |\n| --- | --- | --- | --- |");
         let cfg = RedisConfig {

@@ -207,3 +207,62 @@ async fn nodes_must_agree_on_the_layout() {
         .expect("refused");
     assert!(e.0.contains("buckets"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purged_objects_leave_no_index_entries() {
+    let server = RedisServer::start();
+    let s = connect(standalone(&server.url(), "bury", false)).await;
+    for i in 0..200 {
+        let u = format!("http://h{}/sec{}/p{i}?q={}", i % 4, i % 3, i % 5);
+        let e = s.epoch();
+        s.insert(
+            object(
+                &u,
+                Some("en"),
+                &["all-of-them", &format!("t{}", i % 7)],
+                300,
+            ),
+            e,
+        )
+        .await
+        .unwrap();
+    }
+    let purge = |sel: Selector| {
+        let s = s.clone();
+        async move {
+            s.purge(Arc::new(PurgeRequest::new(vec![sel])))
+                .await
+                .unwrap()
+                .matched
+        }
+    };
+    let a = purge(Selector::tag("t3")).await;
+    let b = purge(Selector::prefix("/sec1/")).await;
+    let c = purge(Selector::host("h2").header("accept-language", "en")).await;
+    let d = purge(Selector::path("/sec0/p0").any_query()).await;
+    let e = purge(Selector::tag("all-of-them")).await;
+    assert_eq!(a + b + c + d + e, 200, "every object purged exactly once");
+    // Re-fill one URL while its old object's entries wait in the graveyard.
+    let ep = s.epoch();
+    s.insert(
+        object("http://h0/sec0/p0?q=0", Some("en"), &["again"], 300),
+        ep,
+    )
+    .await
+    .unwrap();
+    s.sweep().await.unwrap();
+    assert!(
+        has(&s, "http://h0/sec0/p0?q=0", Some("en")).await,
+        "the new object survives the sweep"
+    );
+    let left: Vec<String> = keys(server.port)
+        .into_iter()
+        .filter(|k| !k.ends_with(":m") && !k.ends_with(":seq") && !k.ends_with(":layout"))
+        .filter(|k| !k.ends_with(":log") && !k.ends_with(":c"))
+        .collect();
+    // Only the new object's own keys remain: its body, resource, record, expiry, path, host
+    // and tag entries (all in one bucket).
+    assert_eq!(left.len(), 7, "{left:?}");
+    assert!(left.iter().any(|k| k.ends_with(":t:again")), "{left:?}");
+    assert_eq!(s.refresh_stats().await.unwrap().objects, 1);
+}

@@ -131,23 +131,73 @@ function Batch:add(id, rec)
   end
 end
 
+-- A buried object (see bury) whose index entries go now: its record and body are gone
+-- already, and its resource field may meanwhile name a newer object, so that field goes only
+-- if it still names this one.
+function Batch:add_dead(id, rec)
+  local n = self.n
+  self.ids[#self.ids + 1] = id
+  local member = rec.p .. '\0' .. id
+  push(self.z, n .. 'p', member)
+  push(self.z, n .. 'h:' .. rec.n, member)
+  for _, t in ipairs(rec.t or {}) do push(self.s, n .. 't:' .. t, id) end
+  self.dead = self.dead or {}
+  self.dead[#self.dead + 1] = {n .. 'r:' .. rec.r, rec.f, id}
+  self.bytes = self.bytes + (rec.z or 0)
+end
+
 function Batch:flush()
   if #self.ids == 0 then return 0 end
   local n = self.n
   local removed = #self.ids
-  chunked('HDEL', n .. 'M', self.ids)
+  if not self.dead then
+    chunked('HDEL', n .. 'M', self.ids)
+    chunked('DEL', nil, self.objs)
+  end
   chunked('ZREM', n .. 'X', self.ids)
   if redis.call('EXISTS', n .. 'S') == 1 then chunked('HDEL', n .. 'S', self.ids) end
-  chunked('DEL', nil, self.objs)
   for k, l in pairs(self.z) do chunked('ZREM', k, l) end
   for k, l in pairs(self.s) do chunked('SREM', k, l) end
   for k, l in pairs(self.r) do chunked('HDEL', k, l) end
-  if self.count > 0 then
-    redis.call('HINCRBY', n .. 'c', 'n', -self.count)
-    redis.call('HINCRBY', n .. 'c', 'b', -self.bytes)
+  for _, d in ipairs(self.dead or {}) do
+    if redis.call('HGET', d[1], d[2]) == d[3] then redis.call('HDEL', d[1], d[2]) end
   end
+  if self.count > 0 then redis.call('HINCRBY', n .. 'c', 'n', -self.count) end
+  if self.bytes > 0 then redis.call('HINCRBY', n .. 'c', 'b', -self.bytes) end
   self.ids, self.objs, self.z, self.s, self.r, self.count, self.bytes = {}, {}, {}, {}, {}, 0, 0
+  self.dead = nil
   return removed
+end
+
+-- Hard purges of many objects: their bodies and records go at once (so nothing serves or
+-- matches them any more), and their raw records are queued in the bucket's graveyard; the
+-- sweep removes their index entries soon after, off the purge's path.
+local function bury(n, now, ids, raws, maxexp)
+  if #ids == 0 then return end
+  local objs, entries = {}, {}
+  for i, id in ipairs(ids) do
+    objs[i] = n .. 'o:' .. id
+    entries[i] = id .. '|' .. raws[i]
+  end
+  chunked('DEL', nil, objs)
+  chunked('HDEL', n .. 'M', ids)
+  chunked('RPUSH', n .. 'D', entries)
+  extend(n .. 'D', math.max(maxexp - now, 1))
+  redis.call('HINCRBY', n .. 'c', 'n', -#ids)
+end
+
+-- Removes the index entries of up to max buried objects; returns how many.
+local function exhume(n, max)
+  local entries = redis.call('LPOP', n .. 'D', max)
+  if not entries then return 0 end
+  local b = new_batch(n)
+  for _, e in ipairs(entries) do
+    local i = string.find(e, '|', 1, true)
+    local _, rec = read_rec(string.sub(e, i + 1))
+    b:add_dead(string.sub(e, 1, i - 1), rec)
+  end
+  b:flush()
+  return #entries
 end
 
 -- Removes one object now; returns 1 if it was indexed.
@@ -176,8 +226,11 @@ local function records(n, ids)
   return out
 end
 
--- Unindexes up to max objects whose time is up.
+-- Unindexes up to max objects whose time is up, after the graveyard.
 local function prune(n, now, max)
+  local buried = exhume(n, max)
+  if buried >= max then return buried end
+  max = max - buried
   local ids = redis.call('ZRANGEBYSCORE', n .. 'X', '-inf', now, 'LIMIT', 0, max)
   local recs = records(n, ids)
   local b = new_batch(n)
@@ -190,5 +243,5 @@ local function prune(n, now, max)
     b:add(id, rec)
   end
   b:flush()
-  return #ids
+  return buried + #ids
 end

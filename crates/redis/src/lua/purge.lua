@@ -40,7 +40,8 @@ local function lex_ids(key, lo, hi, out)
 end
 local seen = {}
 local matched = 0
-local batch = new_batch(n)
+local sweep = new_batch(n)
+local dead_ids, dead_raws, maxexp = {}, {}, now
 local soft = {}
 for _, s in ipairs(req.s) do
   local ids = {}
@@ -59,6 +60,9 @@ for _, s in ipairs(req.s) do
   elseif s.k == 'all' then
     ids = redis.call('HKEYS', n .. 'M')
   end
+  -- Candidates that match by construction need no decoding.
+  local plain = s.x == nil or #s.x == 0
+  local exact = plain and (s.k == 'tag' or (s.k == 'prefix' and s.h == nil) or (s.k == 'path' and s.qa))
   local fresh = {}
   for _, id in ipairs(ids) do
     if not seen[id] then fresh[#fresh + 1] = id end
@@ -67,17 +71,20 @@ for _, s in ipairs(req.s) do
   for i, id in ipairs(fresh) do
     local raw = recs[i]
     if raw then
-      local exp, r = read_rec(raw)
+      local bar = string.find(raw, '|', 1, true)
+      local exp = tonumber(string.sub(raw, 1, bar - 1))
       if exp <= now then
         -- Expired, not yet swept: not a match; sweep it now.
         seen[id] = true
-        if not dry then batch:add(id, r) end
-      elseif matches(s, r) then
+        if not dry then sweep:add(id, cjson.decode(string.sub(raw, bar + 1))) end
+      elseif exact or matches(s, cjson.decode(string.sub(raw, bar + 1))) then
         seen[id] = true
         matched = matched + 1
         if not dry then
           if req.m == 'h' then
-            batch:add(id, r)
+            dead_ids[#dead_ids + 1] = id
+            dead_raws[#dead_raws + 1] = raw
+            if exp > maxexp then maxexp = exp end
           else
             soft[#soft + 1] = {id, exp}
           end
@@ -86,7 +93,8 @@ for _, s in ipairs(req.s) do
     end
   end
 end
-batch:flush()
+sweep:flush()
+bury(n, now, dead_ids, dead_raws, maxexp)
 for _, e in ipairs(soft) do
   if redis.call('HSETNX', n .. 'S', e[1], now) == 1 then
     extend(n .. 'S', e[2] - now)
