@@ -552,10 +552,17 @@ impl Inner {
                 None => Ok(PurgeReport { matched }),
             };
         }
-        let seq: i64 = self
-            .note(self.client.incr(self.layout.seq_key()).await)
+        let seq: String = self
+            .note(
+                self.scripts
+                    .next_seq
+                    .call(&self.client, self.layout.seq_key(), Vec::<Value>::new())
+                    .await,
+            )
             .map_err(|e| StoreError(format!("{e}; the purge was not applied")))?;
-        let seq = seq as u64;
+        let seq: u64 = seq
+            .parse()
+            .map_err(|_| err(format!("bad purge sequence number {seq:?}")))?;
         let (matched, bucket_err) = self.run_buckets(&buckets, seq, &wire, false).await;
         // This node's L1 first, then every other node's.
         self.apply_to_l1(seq, req.clone());

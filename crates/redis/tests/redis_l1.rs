@@ -67,6 +67,15 @@ async fn an_outage_degrades_and_recovers() {
         .unwrap();
     assert!(has(&s, "http://h/a", None).await);
     assert!(s.health().is_ok());
+    // Purges before the outage raise what the node knows of the purge sequence; a fill that
+    // starts now and ends after the restart must still see purges made after the restart.
+    for i in 0..3 {
+        let sel = Selector::tag(&format!("before-{i}"));
+        s.purge(Arc::new(PurgeRequest::new(vec![sel])))
+            .await
+            .unwrap();
+    }
+    let long_fill = s.epoch();
 
     server.kill();
     eventually(
@@ -119,6 +128,15 @@ async fn an_outage_degrades_and_recovers() {
         .await
         .expect("purges work again");
     assert_eq!(report.matched, 0, "the restarted server is empty");
+    s.purge(Arc::new(PurgeRequest::new(vec![Selector::tag("late")])))
+        .await
+        .unwrap();
+    let late = object("http://h/late", None, &["late"], 300);
+    assert_eq!(
+        s.insert(late, long_fill).await.unwrap(),
+        vanish_engine::store::Inserted::Dropped,
+        "a fill spanning a restart and a purge is not stored"
+    );
     let e = s.epoch();
     s.insert(object("http://h/c", None, &[], 300), e)
         .await
