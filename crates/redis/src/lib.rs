@@ -18,6 +18,9 @@
 //!
 //! See `docs/redis.md` for the key layout and the guarantees.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 pub mod codec;
 pub mod config;
 pub mod epochs;
