@@ -195,6 +195,11 @@ async fn l2_latency(url: &str, n: usize) {
         .set("bench-l2-blob", blob, None, None, false)
         .await
         .unwrap();
+    let trivial: String = client
+        .script_load("return redis.call('GET', KEYS[1])")
+        .await
+        .unwrap();
+    let mut lua = Vec::new();
     let (mut l2, mut memt, mut ping, mut get) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for i in 0..n {
         let k = &keys[i % keys.len()];
@@ -210,8 +215,14 @@ async fn l2_latency(url: &str, n: usize) {
         let t = Instant::now();
         let _: Bytes = client.get("bench-l2-blob").await.unwrap();
         get.push(t.elapsed());
+        let t = Instant::now();
+        let _: Bytes = client
+            .evalsha(trivial.as_str(), "bench-l2-blob", Vec::<Value>::new())
+            .await
+            .unwrap();
+        lua.push(t.elapsed());
     }
-    for v in [&mut l2, &mut memt, &mut ping, &mut get] {
+    for v in [&mut l2, &mut memt, &mut ping, &mut get, &mut lua] {
         v.sort();
     }
     println!("## 2. L2 hit latency (no L1) vs one Redis round trip ({n} sequential calls)\n");
@@ -221,6 +232,7 @@ async fn l2_latency(url: &str, n: usize) {
         ("Redis store lookup (L2 hit: EVALSHA + decode)", &l2),
         ("PING round trip", &ping),
         ("GET of a 1.5 KB value", &get),
+        ("EVALSHA of a script doing only that GET", &lua),
     ] {
         println!("| {name} | {} | {} |", us(pct(v, 0.5)), us(pct(v, 0.99)));
     }
