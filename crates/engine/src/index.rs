@@ -98,44 +98,48 @@ pub struct Index<E = Arc<ObjectMeta>> {
     entries: HashMap<ObjectId, E>,
     by_path: BTreeSet<ByPath>,
     hosts: HashMap<Box<str>, HashSet<ObjectId>>,
-    tags: HashMap<Arc<str>, Ids>,
+    tags: HashMap<Arc<str>, Members<E>>,
 }
 
-/// The ids of one tag: most tags name one object (`post-42`), so one id is kept inline.
+/// The objects of one tag, with their entries (a tag purge walks them without a lookup per
+/// object). Most tags name one object (`post-42`), so that one is kept inline.
 #[derive(Debug)]
-enum Ids {
-    One(ObjectId),
-    // Boxed on purpose: it keeps `Ids` at 16 bytes for the common one-object tag.
+enum Members<E> {
+    One(ObjectId, E),
+    // Boxed on purpose: it keeps the common one-object tag small.
     #[allow(clippy::box_collection)]
-    Many(Box<HashSet<ObjectId>>),
+    Many(Box<HashMap<ObjectId, E>>),
 }
 
-impl Ids {
-    fn insert(&mut self, id: ObjectId) {
+impl<E: Clone> Members<E> {
+    fn insert(&mut self, id: ObjectId, e: &E) {
         match self {
-            Ids::One(x) if *x == id => {}
-            Ids::One(x) => *self = Ids::Many(Box::new(HashSet::from([*x, id]))),
-            Ids::Many(set) => {
-                set.insert(id);
+            Members::One(x, _) if *x == id => {}
+            Members::One(x, first) => {
+                let map = HashMap::from([(*x, first.clone()), (id, e.clone())]);
+                *self = Members::Many(Box::new(map));
+            }
+            Members::Many(map) => {
+                map.insert(id, e.clone());
             }
         }
     }
 
-    /// Removes `id`; true when no id remains.
+    /// Removes `id`; true when no member remains.
     fn remove(&mut self, id: ObjectId) -> bool {
         match self {
-            Ids::One(x) => *x == id,
-            Ids::Many(set) => {
-                set.remove(&id);
-                set.is_empty()
+            Members::One(x, _) => *x == id,
+            Members::Many(map) => {
+                map.remove(&id);
+                map.is_empty()
             }
         }
     }
 
-    fn extend_into(&self, out: &mut Vec<ObjectId>) {
+    fn for_each(&self, mut f: impl FnMut(ObjectId, &E)) {
         match self {
-            Ids::One(x) => out.push(*x),
-            Ids::Many(set) => out.extend(set.iter().copied()),
+            Members::One(id, e) => f(*id, e),
+            Members::Many(map) => map.iter().for_each(|(id, e)| f(*id, e)),
         }
     }
 }
@@ -194,9 +198,9 @@ impl<E: Entry> Index<E> {
             .insert(id);
         for t in &meta.tags {
             match self.tags.get_mut(t) {
-                Some(ids) => ids.insert(id),
+                Some(members) => members.insert(id, &entry),
                 None => {
-                    self.tags.insert(t.clone(), Ids::One(id));
+                    self.tags.insert(t.clone(), Members::One(id, entry.clone()));
                 }
             }
         }
@@ -301,8 +305,8 @@ impl<E: Entry> Index<E> {
                 host.is_none()
             }
             Target::Tag(t) => {
-                if let Some(ids) = self.tags.get(t.as_str()) {
-                    ids.extend_into(out);
+                if let Some(members) = self.tags.get(t.as_str()) {
+                    members.for_each(|id, _| out.push(id));
                 }
                 true
             }
@@ -328,6 +332,18 @@ impl<E: Entry> Index<E> {
         let single = req.selectors.len() == 1;
         let mut n = 0;
         for sel in &req.selectors {
+            if let (Target::Tag(t), true) = (&sel.target, sel.headers.is_empty()) {
+                // The common group purge: walk the tag's members, no lookup per object.
+                if let Some(members) = self.tags.get(t.as_str()) {
+                    members.for_each(|id, entry| {
+                        if !entry.is_dead() && (single || seen.insert(id)) {
+                            n += 1;
+                            f(entry);
+                        }
+                    });
+                }
+                continue;
+            }
             ids.clear();
             let exact = self.candidates(sel, &mut ids);
             for id in &ids {
