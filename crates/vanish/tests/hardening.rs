@@ -152,11 +152,7 @@ async fn normalisation_tricks_never_serve_one_url_for_another() {
     {
         let g = get(&v.url(other)).await;
         assert!(!g.is_hit(), "{other}");
-        assert!(
-            g.body.starts_with(&other[..2]),
-            "{other}: {}",
-            g.body
-        );
+        assert!(g.body.starts_with(&other[..2]), "{other}: {}", g.body);
         assert_eq!(origin.total(), i + 2, "{other}");
     }
     // Repeated and reordered parameters are different keys unless a rule says otherwise.
