@@ -118,8 +118,14 @@ for port in "$MEM" "$RED"; do
 done
 
 rate() {
-    taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" "http://127.0.0.1:$1/posts/1" \
-        | awk '/Requests\/sec/{print $2}'
+    local out
+    out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" "http://127.0.0.1:$1/posts/1")
+    # Only clean runs count: every answer a 2xx, no socket errors.
+    if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
+        log "port $1: $(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr -s ' ')"
+        die "wrk saw errors or non-2xx answers; not a valid hit measurement"
+    fi
+    awk '/Requests\/sec/{print $2}' <<<"$out"
 }
 mem_rates=(); red_rates=()
 for r in $(seq 1 "$ROUNDS"); do
