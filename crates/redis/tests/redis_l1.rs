@@ -143,3 +143,36 @@ async fn an_outage_degrades_and_recovers() {
         .unwrap();
     assert!(has(&s, "http://h/c", None).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_over_the_limit_stay_in_the_l1() {
+    let server = RedisServer::start();
+    let cfg = |l1| RedisConfig {
+        max_object_size: 10,
+        ..standalone(&server.url(), "big", l1)
+    };
+    let a = connect(cfg(true)).await;
+    let b = connect(cfg(false)).await;
+    eventually("lease holds", Duration::from_secs(5), || async {
+        a.l1_valid()
+    })
+    .await;
+    let e = a.epoch();
+    // The body ("http://h/big None", 17 bytes) is over the 10-byte limit.
+    a.insert(object("http://h/big", None, &["t"], 300), e)
+        .await
+        .unwrap();
+    assert!(has(&a, "http://h/big", None).await, "kept in a's L1");
+    assert!(
+        !has(&b, "http://h/big", None).await,
+        "never written to Redis"
+    );
+    // And purges still reach it.
+    b.purge(Arc::new(PurgeRequest::new(vec![Selector::tag("t")])))
+        .await
+        .unwrap();
+    eventually("purged from a's L1", Duration::from_secs(1), || async {
+        !has(&a, "http://h/big", None).await
+    })
+    .await;
+}
