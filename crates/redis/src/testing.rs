@@ -1,5 +1,6 @@
-//! Real `redis-server` processes for tests and benchmarks: one standalone server, or a
-//! three-shard Cluster, on free loopback ports, killed when dropped.
+//! Real `redis-server` processes for tests and benchmarks: one standalone server, a
+//! three-shard Cluster, or a server watched by a Sentinel, on free loopback ports, killed when
+//! dropped.
 //!
 //! Owns nothing but those child processes and their scratch directories. When `redis-server`
 //! (or `redis-cli`, for the Cluster) is missing it panics with the way to install it: these
@@ -227,5 +228,66 @@ impl RedisCluster {
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port))
             .collect()
+    }
+}
+
+/// A standalone server watched by one Sentinel (`redis-server --sentinel`).
+pub struct RedisSentinel {
+    /// The watched primary.
+    pub primary: RedisServer,
+    /// The Sentinel's port.
+    pub port: u16,
+    child: Option<Child>,
+    dir: PathBuf,
+}
+
+impl RedisSentinel {
+    /// Starts a primary and a Sentinel monitoring it as `vanish-primary`.
+    pub fn start() -> RedisSentinel {
+        let primary = RedisServer::start();
+        let port = free_port(false);
+        let dir = scratch();
+        let conf = dir.join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "port {port}\nbind 127.0.0.1\nprotected-mode no\ndir {}\nsentinel monitor vanish-primary 127.0.0.1 {} 1\nsentinel down-after-milliseconds vanish-primary 1000\n",
+                dir.display(),
+                primary.port
+            ),
+        )
+        .expect("sentinel config");
+        let mut child = Command::new("redis-server")
+            .arg(&conf)
+            .arg("--sentinel")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run redis-server --sentinel: {e}. {INSTALL}"));
+        wait_ping(port, &mut child);
+        RedisSentinel {
+            primary,
+            port,
+            child: Some(child),
+            dir,
+        }
+    }
+
+    /// `redis-sentinel://127.0.0.1:PORT?sentinelServiceName=vanish-primary`.
+    pub fn url(&self) -> String {
+        format!(
+            "redis-sentinel://127.0.0.1:{}?sentinelServiceName=vanish-primary",
+            self.port
+        )
+    }
+}
+
+impl Drop for RedisSentinel {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -266,3 +266,26 @@ async fn purged_objects_leave_no_index_entries() {
     assert!(left.iter().any(|k| k.ends_with(":t:again")), "{left:?}");
     assert_eq!(s.refresh_stats().await.unwrap().objects, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn works_through_a_sentinel() {
+    let sentinel = vanish_redis::testing::RedisSentinel::start();
+    let s = connect(standalone(&sentinel.url(), "sentinel", true)).await;
+    let e = s.epoch();
+    s.insert(object("http://h/s", Some("fr"), &["t"], 60), e)
+        .await
+        .unwrap();
+    assert!(has(&s, "http://h/s", Some("fr")).await);
+    let report = s
+        .purge(Arc::new(PurgeRequest::new(vec![Selector::tag("t")])))
+        .await
+        .unwrap();
+    assert_eq!(report.matched, 1);
+    assert!(!has(&s, "http://h/s", Some("fr")).await);
+    assert!(
+        keys(sentinel.primary.port)
+            .iter()
+            .any(|k| k.contains("{sentinel")),
+        "the keys live on the primary the Sentinel named"
+    );
+}
