@@ -273,16 +273,14 @@ impl<S: Store + Clone> Admin<S> {
 
     fn health(&self) -> Response<CacheBody> {
         let s = self.store.stats();
-        let (status, state, problem) = match self.store.health() {
-            Ok(()) => (StatusCode::OK, "ok", None),
-            Err(e) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "degraded",
-                Some(e.to_string()),
-            ),
+        // A degraded store still serves (L1 hits, misses from the origin): answer 200 so load
+        // balancers keep the node, and say what is wrong for monitoring.
+        let (state, problem) = match self.store.health() {
+            Ok(()) => ("ok", None),
+            Err(e) => ("degraded", Some(e.to_string())),
         };
         json_response(
-            status,
+            StatusCode::OK,
             &json!({"status": state, "store": self.store.name(), "problem": problem,
                     "objects": s.objects, "bytes": s.bytes, "capacity": s.capacity}),
         )
