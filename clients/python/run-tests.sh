@@ -60,7 +60,7 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
 fi
 
 if [ -z "${VANISH_BIN:-}" ]; then
-  VANISH_BIN="$REPO/target/debug/vanish"
+  VANISH_BIN="${CARGO_TARGET_DIR:-$REPO/target}/debug/vanish"
   if [ ! -x "$VANISH_BIN" ]; then
     say "no $VANISH_BIN: building it"
     (cd "$REPO" && cargo build -p vanish)
