@@ -1,0 +1,272 @@
+//! The key policy normaliser: `QueryRule::apply`, `canonical_encoding` and
+//! `RulesPolicy::prepare`.
+//!
+//! Input format (so seeds are readable): the first line is a request target (origin form
+//! `/p?q` or absolute form `http://h/p?q`); each further line is a request header
+//! `name: value`. Bytes that are not UTF-8 end the input.
+//!
+//! Properties checked on every input:
+//! - nothing panics;
+//! - `canonical_encoding` is idempotent: encoding twice equals encoding once;
+//! - each fixed `QueryRule` is idempotent: applying it to its own output changes nothing;
+//! - `prepare` is idempotent: preparing the request it rewrote gives the same key (and the same
+//!   bypass decision);
+//! - after `prepare`, the query the origin will be sent is the key's query (policy/mod.rs:
+//!   "it rewrites the request ... so the origin sees what the key says");
+//! - read-after-purge at the key level: a purge naming the URL that was requested, as a `url`
+//!   selector or as a `path` selector with that query, normalised by the same policy (as the
+//!   admin API does), matches the object stored under the prepared key.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use libfuzzer_sys::fuzz_target;
+use vanish_engine::key::normalize_authority;
+use vanish_engine::object::ObjectMeta;
+use vanish_engine::policy::query::{canonical_encoding, QueryRule};
+use vanish_engine::policy::{PolicySpec, RuleSpec};
+use vanish_engine::{KeyPolicy, RulesPolicy, Scheme, Selector};
+
+fn set(globs: &[&str]) -> GlobSet {
+    let mut b = GlobSetBuilder::new();
+    for g in globs {
+        b.add(Glob::new(g).unwrap());
+    }
+    b.build().unwrap()
+}
+
+fn query_rules() -> &'static [QueryRule] {
+    static R: OnceLock<Vec<QueryRule>> = OnceLock::new();
+    R.get_or_init(|| {
+        vec![
+            QueryRule {
+                drop: Some(set(&["utm_*", "gclid", "fbclid"])),
+                ..Default::default()
+            },
+            QueryRule {
+                keep: Some(set(&["page", "q", "a*"])),
+                ..Default::default()
+            },
+            QueryRule {
+                sort: true,
+                ..Default::default()
+            },
+            QueryRule {
+                drop: Some(set(&["utm_*", "_"])),
+                sort: true,
+                ..Default::default()
+            },
+        ]
+    })
+}
+
+fn policy() -> &'static RulesPolicy {
+    static P: OnceLock<RulesPolicy> = OnceLock::new();
+    P.get_or_init(|| {
+        RulesPolicy::compile(PolicySpec {
+            rules: vec![
+                RuleSpec {
+                    name: Some("blog".into()),
+                    host: Some("*.example.com".into()),
+                    path: Some("/blog/*".into()),
+                    drop_query: vec!["utm_*".into(), "gclid".into(), "fbclid".into()],
+                    sort_query: true,
+                    accept_language: Some(vec!["en".into(), "fr".into(), "de-CH".into()]),
+                    normalize_accept_encoding: true,
+                    ..Default::default()
+                },
+                RuleSpec {
+                    name: Some("shop".into()),
+                    path: Some("/shop/*".into()),
+                    key_headers: vec!["x-device".into()],
+                    key_cookies: vec!["currency".into()],
+                    strip_cookies: true,
+                    bypass_cookies: vec!["sessionid".into()],
+                    ..Default::default()
+                },
+                RuleSpec {
+                    name: Some("search".into()),
+                    path: Some("/search*".into()),
+                    keep_query: Some(vec!["q".into(), "page".into()]),
+                    sort_query: true,
+                    ..Default::default()
+                },
+            ],
+            default_rule: RuleSpec {
+                drop_query: vec!["utm_*".into()],
+                ..Default::default()
+            },
+            host_aliases: [("www.example.com".to_owned(), "example.com".to_owned())].into(),
+        })
+        .expect("fixed policy compiles")
+    })
+}
+
+/// KNOWN ISSUE (fuzz/artifacts-found/README.md, "canonical encoding"): a `%` that starts no
+/// valid escape can pair with a decoded escape on a second pass (`%%34%31` gives `%41`, then
+/// `A`), so normalisation is idempotent only without such stray `%`. Remove this guard (and
+/// its uses) when it is.
+fn known_stray_percent(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.iter().enumerate().any(|(i, &c)| {
+        c == b'%'
+            && !(i + 2 < b.len() && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit())
+    })
+}
+
+/// KNOWN ISSUE (fuzz/artifacts-found/README.md, "path selector, host rule"): a `path` selector
+/// names every host, so its query is normalised by the first rule whose *path* matches, even a
+/// rule restricted to other hosts. In this policy only `blog` has a host (`*.example.com`, path
+/// `/blog/*`): an object under `/blog/` stored by another rule is missed. Remove when fixed.
+fn known_path_rule_of_other_host(key: &vanish_engine::ResourceKey, rule: &str) -> bool {
+    key.path().starts_with("/blog/") && rule != "blog"
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let mut lines = text.split('\n');
+    let target = lines.next().unwrap_or("").trim_end_matches('\r');
+
+    // Query normalisation on the raw text after '?' (or the whole line).
+    let query = target.split_once('?').map_or(target, |(_, q)| q);
+    if known_stray_percent(target) {
+        return;
+    }
+    let c1 = canonical_encoding(query);
+    let c2 = canonical_encoding(&c1);
+    assert_eq!(c1, c2, "canonical_encoding is not idempotent on {query:?}");
+    for (i, rule) in query_rules().iter().enumerate() {
+        if let Some(once) = rule.apply(query) {
+            let twice = rule.apply(&once);
+            assert_eq!(
+                twice.as_deref(),
+                Some(once.as_str()),
+                "query rule {i} is not idempotent on {query:?}"
+            );
+        }
+    }
+
+    // The whole policy on a request.
+    let Ok(uri) = target.parse::<http::Uri>() else {
+        return;
+    };
+    let mut builder = http::Request::builder().uri(uri);
+    let mut has_host = false;
+    for line in lines {
+        let Some((name, value)) = line.trim_end_matches('\r').split_once(':') else {
+            continue;
+        };
+        let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(name.trim().as_bytes()),
+            http::HeaderValue::from_str(value.trim()),
+        ) else {
+            continue;
+        };
+        has_host |= name == http::header::HOST;
+        builder = builder.header(name, value);
+    }
+    if !has_host {
+        builder = builder.header("host", "www.example.com");
+    }
+    let Ok(req) = builder.body(()) else {
+        return;
+    };
+    let (mut parts, ()) = req.into_parts();
+    let authority = match parts.uri.authority() {
+        Some(a) => Some(a.as_str().to_owned()),
+        None => parts
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned),
+    };
+    let requested_path = parts.uri.path().to_owned();
+    let requested_query = parts.uri.query().map(str::to_owned);
+    let Ok(first) = policy().prepare(&mut parts, Scheme::Https) else {
+        return;
+    };
+    if !first.bypass {
+        assert_eq!(
+            parts.uri.query(),
+            first.key.query(),
+            "the origin would be sent another query than the key's ({target:?})"
+        );
+    }
+    // KNOWN ISSUE (fuzz/artifacts-found/README.md, "raw UTF-8 target"): selectors
+    // percent-encode non-ASCII, keys of requests whose target carries raw UTF-8 do not. Drop
+    // the `is_ascii` test when fixed.
+    let known_raw_utf8 = !target.is_ascii();
+    // An asterisk-form target (`*`, for OPTIONS) names no URL.
+    if !first.bypass && !known_raw_utf8 && requested_path.starts_with('/') {
+        let stored = ObjectMeta {
+            id: 1,
+            key: first.key.clone(),
+            vary_values: Vec::new(),
+            tags: Vec::new(),
+        };
+        let pq = match &requested_query {
+            Some(q) => format!("{requested_path}?{q}"),
+            None => requested_path.clone(),
+        };
+        // Only a Host that is an authority can be named in a URL. (The proxy does not refuse
+        // other Host values today: fuzz/artifacts-found/README.md, "Host not an authority".)
+        // KNOWN ISSUE (fuzz/artifacts-found/README.md, "trailing dots"): the key's host is
+        // normalised twice (from_request, then the policy), a URL selector's once, and
+        // `normalize_authority` is not idempotent (`h..`, `h:443.`). Drop the
+        // `once == twice` test when fixed.
+        let named = authority.as_deref().filter(|a| {
+            let once = normalize_authority(Scheme::Https, a);
+            a.parse::<http::uri::Authority>().is_ok()
+                && normalize_authority(Scheme::Https, &once) == once
+        });
+        let url = format!("https://{}{pq}", named.unwrap_or(""));
+        if let (Some(_), Ok(mut sel)) = (named, Selector::url(&url)) {
+            policy().normalize_selector(&mut sel);
+            assert!(
+                sel.matches(&stored),
+                "purging the requested URL {url:?} misses the stored key {:?} (selector {sel:?})",
+                first.key
+            );
+        }
+        let mut sel = Selector::path(&requested_path);
+        if let Some(q) = &requested_query {
+            sel = sel.query(q);
+        }
+        // KNOWN ISSUE (fuzz/artifacts-found/README.md, "query starting with ?"): `query` on a
+        // path selector drops every leading `?`, so a query that starts with `?` cannot be
+        // named. Drop the `starts_with` test when fixed.
+        let known_leading_qmark = requested_query
+            .as_deref()
+            .is_some_and(|q| q.starts_with('?'));
+        if sel.validate().is_ok()
+            && !known_leading_qmark
+            && !known_path_rule_of_other_host(&first.key, &first.rule.name)
+        {
+            policy().normalize_selector(&mut sel);
+            assert!(
+                sel.matches(&stored),
+                "purging path {requested_path:?} query {requested_query:?} misses the stored key {:?} (selector {sel:?})",
+                first.key
+            );
+        }
+    }
+    let rewritten = parts.clone();
+    let second = policy()
+        .prepare(&mut parts, Scheme::Https)
+        .unwrap_or_else(|e| panic!("a prepared request no longer prepares: {e} ({target:?})"));
+    assert_eq!(first.bypass, second.bypass, "bypass changed ({target:?})");
+    assert_eq!(
+        first.key,
+        second.key,
+        "prepare is not idempotent on {target:?}: {:?} then {:?}",
+        first.key.path_and_query(),
+        second.key.path_and_query()
+    );
+    assert_eq!(
+        rewritten.uri, parts.uri,
+        "second prepare rewrote the URI again"
+    );
+});
