@@ -177,12 +177,18 @@ impl ResourceKey {
         if authority.is_empty() {
             return Err(KeyError("request has an empty Host header".into()));
         }
-        Ok(Self::new(
-            scheme,
-            &authority,
-            parts.uri.path(),
-            parts.uri.query(),
-        ))
+        if authority.parse::<http::uri::Authority>().is_err()
+            || authority.contains(['/', '?', '#', '@'])
+        {
+            return Err(KeyError(format!(
+                "Host {authority:?} is not a valid host[:port]"
+            )));
+        }
+        let key = Self::new(scheme, &authority, parts.uri.path(), parts.uri.query());
+        if key.host().is_empty() {
+            return Err(KeyError(format!("Host {authority:?} names no host")));
+        }
+        Ok(key)
     }
 
     /// Parses an absolute `http://` or `https://` URL.
@@ -272,18 +278,30 @@ impl fmt::Debug for ResourceKey {
 /// Lower-cases a host (with optional port) and drops the scheme's default port.
 pub fn normalize_authority(scheme: Scheme, authority: &str) -> String {
     let authority = authority.rsplit('@').next().unwrap_or(authority);
-    let mut out = authority.to_ascii_lowercase();
     let default = match scheme {
         Scheme::Http => ":80",
         Scheme::Https => ":443",
     };
-    if out.ends_with(default) {
-        out.truncate(out.len() - default.len());
+    strip_host_noise(authority.to_ascii_lowercase(), &[default])
+}
+
+/// Drops trailing dots of the host and the default ports given, in any order, until nothing
+/// changes (so normalising twice gives the same as once: `h:443.` and `h..` are `h`).
+fn strip_host_noise(mut h: String, default_ports: &[&str]) -> String {
+    loop {
+        let before = h.len();
+        while h.ends_with('.') {
+            h.pop();
+        }
+        for p in default_ports {
+            if h.ends_with(p) {
+                h.truncate(h.len() - p.len());
+            }
+        }
+        if h.len() == before {
+            return h;
+        }
     }
-    if out.ends_with('.') {
-        out.pop();
-    }
-    out
 }
 
 /// Normalises a request target in place, so the key and the origin see the same URL:
@@ -302,13 +320,13 @@ pub fn normalize_target(parts: &mut Parts) {
         return;
     };
     let (path, query) = (pq.path(), pq.query());
-    let needs = |s: &str| s.contains('%');
+    let needs = |s: &str| s.contains('%') || !s.bytes().all(|b| b.is_ascii_graphic());
     let dotty = path.contains("/.") || path.starts_with('.');
     if !needs(path) && !dotty && !query.is_some_and(needs) {
         return;
     }
-    let path = remove_dot_segments(&crate::policy::query::canonical_encoding(path));
-    let query = query.map(crate::policy::query::canonical_encoding);
+    let path = normalize_path(path);
+    let query = query.map(|q| crate::policy::query::canonical_encoding(&encode_unsafe(q)));
     let pq = match query {
         Some(q) => format!("{path}?{q}"),
         None => path,
@@ -324,7 +342,26 @@ pub fn normalize_target(parts: &mut Parts) {
 
 /// A path as [`normalize_target`] leaves it (for purge selectors).
 pub fn normalize_path(path: &str) -> String {
-    remove_dot_segments(&crate::policy::query::canonical_encoding(path))
+    remove_dot_segments(&crate::policy::query::canonical_encoding(&encode_unsafe(
+        path,
+    )))
+}
+
+/// Percent-encodes what a browser would before sending (bytes outside printable ASCII), so
+/// `/café` and a raw UTF-8 request target both become `/caf%C3%A9`.
+pub fn encode_unsafe(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.bytes().all(|b| b.is_ascii_graphic()) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for b in s.bytes() {
+        if b.is_ascii_graphic() {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// RFC 3986 section 5.2.4.
@@ -385,16 +422,7 @@ pub fn host_matches(selector_host: &str, authority: &str) -> bool {
 ///
 /// A port is kept; `:80` and `:443` are dropped since they are default for one scheme each.
 pub fn normalize_host(host: &str) -> String {
-    let mut h = host.trim().to_ascii_lowercase();
-    for p in [":80", ":443"] {
-        if h.ends_with(p) {
-            h.truncate(h.len() - p.len());
-        }
-    }
-    if h.ends_with('.') {
-        h.pop();
-    }
-    h
+    strip_host_noise(host.trim().to_ascii_lowercase(), &[":80", ":443"])
 }
 
 #[cfg(test)]
@@ -433,11 +461,45 @@ mod tests {
             ("/caf%c3%a9", "/caf%C3%A9"),
             ("/p?q=%7e&r=%2f", "/p?q=~&r=%2F"),
             ("/.hidden", "/.hidden"),
+            ("/p?x=%%34%31", "/p?x=%2541"),
         ];
         for (input, want) in cases {
             let (mut p, ()) = http::Request::get(input).body(()).unwrap().into_parts();
             normalize_target(&mut p);
             assert_eq!(p.uri.to_string(), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn host_normalisation_is_idempotent() {
+        for (input, want) in [
+            ("h..", "h"),
+            ("h:443.", "h"),
+            ("H.:443", "h"),
+            ("h:8080.", "h:8080"),
+        ] {
+            let once = normalize_authority(Scheme::Https, input);
+            assert_eq!(once, want, "{input}");
+            assert_eq!(normalize_authority(Scheme::Https, &once), once);
+            assert_eq!(
+                normalize_host(&normalize_host(input)),
+                normalize_host(input)
+            );
+        }
+    }
+
+    #[test]
+    fn hosts_that_are_not_authorities_are_refused() {
+        for bad in ["evil.test/x?y=", "a@b", "..", "a b"] {
+            let (parts, ()) = http::Request::get("/z")
+                .header("host", bad)
+                .body(())
+                .unwrap()
+                .into_parts();
+            assert!(
+                ResourceKey::from_request(&parts, Scheme::Http).is_err(),
+                "{bad}"
+            );
         }
     }
 

@@ -10,26 +10,9 @@ use std::fmt;
 use http::HeaderName;
 use serde_json::Value;
 
-use crate::key::{host_matches, normalize_host, normalize_path, ResourceKey};
+use crate::key::{encode_unsafe, host_matches, normalize_host, normalize_path, ResourceKey};
 use crate::object::ObjectMeta;
 use crate::policy::query::canonical_encoding;
-
-/// Percent-encodes what a browser would before sending (bytes outside printable ASCII, and
-/// spaces), so `/café` in a purge names the `/caf%C3%A9` a client requested.
-fn encode_unsafe(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.bytes().all(|b| b.is_ascii_graphic()) {
-        return std::borrow::Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for b in s.bytes() {
-        if b.is_ascii_graphic() {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    std::borrow::Cow::Owned(out)
-}
 
 /// Which queries a `url` or `path` selector matches.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,9 +182,8 @@ impl Selector {
     /// Match exactly this query string (without `?`) on a `path` selector.
     pub fn query(mut self, q: &str) -> Self {
         if let Target::Path { query, .. } = &mut self.target {
-            *query = QueryMatch::Exact(Some(canonical_encoding(&encode_unsafe(
-                q.trim_start_matches('?'),
-            ))));
+            let q = q.strip_prefix('?').unwrap_or(q);
+            *query = QueryMatch::Exact(Some(canonical_encoding(&encode_unsafe(q))));
         }
         self
     }

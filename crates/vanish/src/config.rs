@@ -564,7 +564,8 @@ fn policy_error_line(text: &str, e: &PolicyError) -> Option<usize> {
 /// Parses the TOML text; errors carry the line and column.
 pub fn parse_file(text: &str) -> Result<FileConfig, ConfigError> {
     toml::from_str(text).map_err(|e| {
-        let msg = e.message().to_owned();
+        // One line: the toml crate may add a second ("expected ...").
+        let msg = e.message().trim().lines().collect::<Vec<_>>().join("; ");
         match e.span() {
             Some(span) => {
                 let line = text[..span.start.min(text.len())].matches('\n').count() + 1;

@@ -29,8 +29,9 @@ fn unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 
-/// Canonical percent-encoding: `%7e` becomes `~` (unreserved characters are decoded) and
-/// other escapes get upper-case hex (`%2f` becomes `%2F`). Nothing else changes.
+/// Canonical percent-encoding: `%7e` becomes `~` (unreserved characters are decoded), other
+/// escapes get upper-case hex (`%2f` becomes `%2F`), and a `%` that starts no escape becomes
+/// `%25` (so a second pass changes nothing: `%%34%31` is `%2541`, never `%41` then `A`).
 ///
 /// ```
 /// use vanish_engine::policy::query::canonical_encoding;
@@ -54,6 +55,11 @@ pub fn canonical_encoding(s: &str) -> String {
                 i += 3;
                 continue;
             }
+        }
+        if b[i] == b'%' {
+            out.push_str("%25");
+            i += 1;
+            continue;
         }
         // Copy one UTF-8 character.
         let ch_len = s[i..].chars().next().map_or(1, char::len_utf8);
@@ -193,9 +199,13 @@ mod tests {
 
     #[test]
     fn encoding_edge_cases() {
-        assert_eq!(canonical_encoding("%"), "%");
-        assert_eq!(canonical_encoding("%4"), "%4");
-        assert_eq!(canonical_encoding("%zz"), "%zz");
+        assert_eq!(canonical_encoding("%"), "%25");
+        assert_eq!(canonical_encoding("%4"), "%254");
+        assert_eq!(canonical_encoding("%zz"), "%25zz");
+        for s in ["%%34%31", "a%2", "%%%", "%25%", "x%7e%"] {
+            let once = canonical_encoding(s);
+            assert_eq!(canonical_encoding(&once), once, "{s}");
+        }
         assert_eq!(canonical_encoding("%41%e2%82%ac"), "A%E2%82%AC");
         assert_eq!(canonical_encoding("é%20"), "é%20");
     }

@@ -11,7 +11,7 @@ pub type Refusal = (StatusCode, &'static str);
 /// Checks and corrects a request's framing and target.
 ///
 /// - Both `Transfer-Encoding` and `Content-Length`: refused (a smuggling vector).
-/// - More than one `Host`: refused.
+/// - More than one `Host`, or a `Host` that is not `host[:port]`: refused (RFC 9112 3.2).
 /// - Absolute-form target (`GET http://a/ HTTP/1.1`): `Host` is replaced by the target's
 ///   authority, so the key and the origin see the same host.
 /// - A request target longer than `max_url_bytes`: refused with 414.
@@ -31,6 +31,14 @@ pub fn check(parts: &mut Parts, max_url_bytes: usize) -> Result<(), Refusal> {
     }
     if parts.headers.get_all(header::HOST).iter().count() > 1 {
         return Err((StatusCode::BAD_REQUEST, "more than one Host header"));
+    }
+    if let Some(host) = parts.headers.get(header::HOST) {
+        let valid = host.to_str().ok().is_some_and(|h| {
+            h.parse::<http::uri::Authority>().is_ok() && !h.contains(['/', '?', '#', '@'])
+        });
+        if !valid {
+            return Err((StatusCode::BAD_REQUEST, "invalid Host header"));
+        }
     }
     if let Some(authority) = parts.uri.authority() {
         match HeaderValue::from_str(authority.as_str()) {
@@ -71,6 +79,8 @@ mod tests {
         let mut p = parts("http://x.example/p", &[("host", "y.example")]);
         check(&mut p, 8192).unwrap();
         assert_eq!(p.headers.get("host").unwrap(), "x.example");
+        let mut p = parts("/", &[("host", "evil.test/x?y=")]);
+        assert_eq!(check(&mut p, 8192).unwrap_err().0, StatusCode::BAD_REQUEST);
         let long = format!("/{}", "a".repeat(100));
         let mut p = parts(&long, &[("host", "a")]);
         assert_eq!(check(&mut p, 64).unwrap_err().0, StatusCode::URI_TOO_LONG);
