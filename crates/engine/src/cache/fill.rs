@@ -225,7 +225,14 @@ async fn tee<S: Store + Clone, B>(
 {
     let config = &cache.inner.config;
     let max = config.max_object_size;
-    let mut buf = BytesMut::new();
+    // Sized from Content-Length when the origin gives one, so the stored body holds no slack.
+    let expected = template
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut buf = BytesMut::with_capacity(expected.min(max));
     let mut keeping = true;
     loop {
         let frame = match tokio::time::timeout(config.origin_body_timeout, body.frame()).await {
@@ -290,7 +297,7 @@ async fn tee<S: Store + Clone, B>(
         vary,
         status,
         headers,
-        buf.freeze(),
+        exact(buf),
         policy,
         timing,
     );
@@ -306,6 +313,16 @@ async fn tee<S: Store + Clone, B>(
         }
     };
     finish(leader, outcome);
+}
+
+/// The body as stored: a grown buffer (chunked bodies) is copied to its exact size, so the
+/// memory an object holds is what the store's weigher counts.
+fn exact(buf: BytesMut) -> Bytes {
+    if buf.capacity() > buf.len() + buf.len() / 8 + 64 {
+        Bytes::copy_from_slice(&buf)
+    } else {
+        buf.freeze()
+    }
 }
 
 /// Reads a whole response body (used for background refreshes, whose client is nobody).
