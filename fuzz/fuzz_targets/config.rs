@@ -11,12 +11,8 @@
 use libfuzzer_sys::fuzz_target;
 use vanish::config::{describe, parse_file, ConfigError, Overrides, Settings};
 
-fn check_error(text: &str, e: &ConfigError, from_toml: bool) {
-    // KNOWN ISSUE (fuzz/artifacts-found/README.md, "multi-line errors"): TOML syntax errors
-    // keep the toml crate's second line ("expected ..."). Drop `from_toml` when fixed.
-    if !from_toml {
-        assert!(!e.0.contains('\n'), "multi-line config error: {:?}", e.0);
-    }
+fn check_error(text: &str, e: &ConfigError) {
+    assert!(!e.0.contains('\n'), "multi-line config error: {:?}", e.0);
     if let Some(rest) = e.0.strip_prefix("line ") {
         let n: usize = rest
             .split(|c: char| !c.is_ascii_digit())
@@ -39,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let file = match parse_file(text) {
         Ok(f) => f,
-        Err(e) => return check_error(text, &e, true),
+        Err(e) => return check_error(text, &e),
     };
     let overrides = Overrides {
         upstream: Some("http://127.0.0.1:1".into()),
@@ -49,6 +45,6 @@ fuzz_target!(|data: &[u8]| {
         Ok(settings) => {
             let _ = describe(&settings, false);
         }
-        Err(e) => check_error(text, &e, false),
+        Err(e) => check_error(text, &e),
     }
 });

@@ -22,7 +22,6 @@ use std::sync::OnceLock;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use libfuzzer_sys::fuzz_target;
-use vanish_engine::key::normalize_authority;
 use vanish_engine::object::ObjectMeta;
 use vanish_engine::policy::query::{canonical_encoding, QueryRule};
 use vanish_engine::policy::{PolicySpec, RuleSpec};
@@ -103,18 +102,6 @@ fn policy() -> &'static RulesPolicy {
     })
 }
 
-/// KNOWN ISSUE (fuzz/artifacts-found/README.md, "canonical encoding"): a `%` that starts no
-/// valid escape can pair with a decoded escape on a second pass (`%%34%31` gives `%41`, then
-/// `A`), so normalisation is idempotent only without such stray `%`. Remove this guard (and
-/// its uses) when it is.
-fn known_stray_percent(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.iter().enumerate().any(|(i, &c)| {
-        c == b'%'
-            && !(i + 2 < b.len() && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit())
-    })
-}
-
 /// KNOWN ISSUE (fuzz/artifacts-found/README.md, "path selector, host rule"): a `path` selector
 /// names every host, so its query is normalised by the first rule whose *path* matches, even a
 /// rule restricted to other hosts. In this policy only `blog` has a host (`*.example.com`, path
@@ -132,9 +119,6 @@ fuzz_target!(|data: &[u8]| {
 
     // Query normalisation on the raw text after '?' (or the whole line).
     let query = target.split_once('?').map_or(target, |(_, q)| q);
-    if known_stray_percent(target) {
-        return;
-    }
     let c1 = canonical_encoding(query);
     let c2 = canonical_encoding(&c1);
     assert_eq!(c1, c2, "canonical_encoding is not idempotent on {query:?}");
@@ -195,12 +179,8 @@ fuzz_target!(|data: &[u8]| {
             "the origin would be sent another query than the key's ({target:?})"
         );
     }
-    // KNOWN ISSUE (fuzz/artifacts-found/README.md, "raw UTF-8 target"): selectors
-    // percent-encode non-ASCII, keys of requests whose target carries raw UTF-8 do not. Drop
-    // the `is_ascii` test when fixed.
-    let known_raw_utf8 = !target.is_ascii();
     // An asterisk-form target (`*`, for OPTIONS) names no URL.
-    if !first.bypass && !known_raw_utf8 && requested_path.starts_with('/') {
+    if !first.bypass && requested_path.starts_with('/') {
         let stored = ObjectMeta {
             id: 1,
             key: first.key.clone(),
@@ -211,17 +191,11 @@ fuzz_target!(|data: &[u8]| {
             Some(q) => format!("{requested_path}?{q}"),
             None => requested_path.clone(),
         };
-        // Only a Host that is an authority can be named in a URL. (The proxy does not refuse
-        // other Host values today: fuzz/artifacts-found/README.md, "Host not an authority".)
-        // KNOWN ISSUE (fuzz/artifacts-found/README.md, "trailing dots"): the key's host is
-        // normalised twice (from_request, then the policy), a URL selector's once, and
-        // `normalize_authority` is not idempotent (`h..`, `h:443.`). Drop the
-        // `once == twice` test when fixed.
-        let named = authority.as_deref().filter(|a| {
-            let once = normalize_authority(Scheme::Https, a);
-            a.parse::<http::uri::Authority>().is_ok()
-                && normalize_authority(Scheme::Https, &once) == once
-        });
+        // Only a Host that is an authority can be named in a URL (the proxy answers 400 to
+        // other Host values before the policy sees them).
+        let named = authority
+            .as_deref()
+            .filter(|a| a.parse::<http::uri::Authority>().is_ok());
         let url = format!("https://{}{pq}", named.unwrap_or(""));
         if let (Some(_), Ok(mut sel)) = (named, Selector::url(&url)) {
             policy().normalize_selector(&mut sel);
@@ -233,18 +207,15 @@ fuzz_target!(|data: &[u8]| {
         }
         let mut sel = Selector::path(&requested_path);
         if let Some(q) = &requested_query {
-            sel = sel.query(q);
+            // `query` takes the query without its `?` and forgives one written anyway, so a
+            // query that itself starts with `?` is named with one more.
+            sel = sel.query(&if q.starts_with('?') {
+                format!("?{q}")
+            } else {
+                q.clone()
+            });
         }
-        // KNOWN ISSUE (fuzz/artifacts-found/README.md, "query starting with ?"): `query` on a
-        // path selector drops every leading `?`, so a query that starts with `?` cannot be
-        // named. Drop the `starts_with` test when fixed.
-        let known_leading_qmark = requested_query
-            .as_deref()
-            .is_some_and(|q| q.starts_with('?'));
-        if sel.validate().is_ok()
-            && !known_leading_qmark
-            && !known_path_rule_of_other_host(&first.key, &first.rule.name)
-        {
+        if sel.validate().is_ok() && !known_path_rule_of_other_host(&first.key, &first.rule.name) {
             policy().normalize_selector(&mut sel);
             assert!(
                 sel.matches(&stored),

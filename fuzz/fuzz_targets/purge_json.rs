@@ -164,42 +164,10 @@ fn sorted_headers(r: &PurgeRequest) -> PurgeRequest {
 /// characters in user info that it refuses in a host: such a URL is purgeable but has no
 /// written-back form.
 fn writable(s: &Selector) -> bool {
-    let stray_in_query = |q: &QueryMatch| match q {
-        QueryMatch::Exact(Some(q)) => known_stray_percent(q),
-        _ => false,
-    };
     match &s.target {
-        Target::Url { host, path, query } => {
-            format!("http://{host}/").parse::<http::Uri>().is_ok()
-                && !known_trailing_dots(host)
-                && !known_stray_percent(path)
-                && !stray_in_query(query)
-        }
-        Target::Path { path, query } => !known_stray_percent(path) && !stray_in_query(query),
-        Target::Prefix {
-            host: Some(host), ..
-        }
-        | Target::Host(host) => !known_trailing_dots(host),
+        Target::Url { host, .. } => format!("http://{host}/").parse::<http::Uri>().is_ok(),
         _ => true,
     }
-}
-
-/// KNOWN ISSUE (fuzz/artifacts-found/README.md, "canonical encoding"): a `%` that starts no
-/// valid escape can pair with a decoded escape on a second pass (`%%34%31` gives `%41`, then
-/// `A`). Remove this guard when normalisation is idempotent.
-fn known_stray_percent(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.iter().enumerate().any(|(i, &c)| {
-        c == b'%'
-            && !(i + 2 < b.len() && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit())
-    })
-}
-
-/// KNOWN ISSUE (fuzz/artifacts-found/README.md, "trailing dots"): host normalisation drops one
-/// trailing dot, so `h..` becomes `h.` and only a second pass gives `h`. Remove this guard when
-/// normalisation is idempotent.
-fn known_trailing_dots(host: &str) -> bool {
-    host.ends_with('.')
 }
 
 fn repeats_a_header(s: &Selector) -> bool {
