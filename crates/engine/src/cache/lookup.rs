@@ -34,15 +34,13 @@ impl<S: Store + Clone> Cache<S> {
         &self,
         key: &ResourceKey,
         headers: &HeaderMap,
+        now: SystemTime,
     ) -> Option<Arc<CachedObject>> {
         match self.inner.store.lookup(key).await {
-            Ok(Some(resource)) => {
-                let now = SystemTime::now();
-                resource
-                    .select(headers)
-                    .filter(|o| o.retain_until() > now)
-                    .cloned()
-            }
+            Ok(Some(resource)) => resource
+                .select(headers)
+                .filter(|o| o.retain_until() > now)
+                .cloned(),
             Ok(None) => None,
             Err(e) => {
                 tracing::warn!(error = %e, %key, "store lookup failed; treating as a miss");

@@ -132,7 +132,7 @@ impl<S: Store + Clone> Cache<S> {
         loop {
             rounds += 1;
             let now = SystemTime::now();
-            let found = self.lookup(&key, &req.headers).await;
+            let found = self.lookup(&key, &req.headers, now).await;
             let (stale, fwd) = match &found {
                 None => (None, Fwd::Miss),
                 Some(obj) => match lookup::judge(obj, &req, now) {
