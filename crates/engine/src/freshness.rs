@@ -227,6 +227,8 @@ pub fn canonical_request(
             headers.append(name.clone(), v.clone());
         }
     }
+    // The policy keeps this request: its values must not pin the client's read buffer.
+    let headers = crate::headers::detach(&headers);
     let mut r = http::Request::new(());
     *r.headers_mut() = headers;
     r.into_parts().0

@@ -2,7 +2,7 @@
 //!
 //! Owns header-level rules of RFC 9110 (sections 7.6.1 and 13); it holds no state.
 
-use http::header::{self, HeaderMap, HeaderName};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 /// Hop-by-hop headers a proxy never forwards (RFC 9110 section 7.6.1).
 pub const HOP_BY_HOP: [HeaderName; 8] = [
@@ -32,6 +32,36 @@ pub const UNKEYED_REQUEST_HEADERS: [&str; 11] = [
     "x-http-method",
     "x-method-override",
 ];
+
+/// A copy of `headers` whose every value has an allocation of its own.
+///
+/// hyper parses header values as slices of the connection's read buffer, so a value kept
+/// after the response keeps that whole buffer (often tens of kilobytes) alive. Whatever the
+/// cache stores (an object's headers, the copies `http-cache-semantics` keeps) is detached
+/// first, so an object holds only what the store's weigher counts.
+///
+/// ```
+/// use http::{HeaderMap, HeaderValue};
+/// let mut h = HeaderMap::new();
+/// h.insert("etag", HeaderValue::from_static("\"v1\""));
+/// h.append("vary", HeaderValue::from_static("accept-language"));
+/// assert_eq!(vanish_engine::headers::detach(&h), h);
+/// ```
+pub fn detach(headers: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        // Only bytes `from_bytes` refuses (none hyper's parser lets through) keep the share.
+        let owned = match HeaderValue::from_bytes(value.as_bytes()) {
+            Ok(mut v) => {
+                v.set_sensitive(value.is_sensitive());
+                v
+            }
+            Err(_) => value.clone(),
+        };
+        out.append(name.clone(), owned);
+    }
+    out
+}
 
 /// Removes [`UNKEYED_REQUEST_HEADERS`].
 pub fn strip_unkeyed(headers: &mut HeaderMap) {

@@ -206,7 +206,9 @@ pub fn decode(blob: Bytes) -> Result<CachedObject, String> {
         return Err("truncated object blob".into());
     }
     let head: Head = serde_json::from_slice(&blob[7..7 + len]).map_err(|e| e.to_string())?;
-    let body = blob.slice(7 + len..);
+    // A copy, not a slice: the blob may share its allocation with the client's read buffer,
+    // and an L1 copy must hold only what the memory store's weigher counts.
+    let body = Bytes::copy_from_slice(&blob[7 + len..]);
     let (scheme, host, path, query, extra) = head.key;
     let scheme = Scheme::parse(&scheme).ok_or("bad scheme")?;
     let key = ResourceKey::new(scheme, &host, &path, query.as_deref()).with_extra(extra);

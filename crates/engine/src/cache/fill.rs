@@ -19,7 +19,7 @@ use crate::body::{BoxError, CacheBody};
 use crate::cache_status::{CacheStatus, Fwd};
 use crate::coalesce::{Leader, Outcome};
 use crate::freshness::{judge_response, NotStored, Verdict};
-use crate::headers::{strip_hop_by_hop, strip_unkeyed};
+use crate::headers::{detach, strip_hop_by_hop, strip_unkeyed};
 use crate::key::ResourceKey;
 use crate::object::{next_object_id, CachedObject, ObjectMeta};
 use crate::origin::{Origin, OriginError};
@@ -136,6 +136,9 @@ impl<S: Store + Clone> Cache<S> {
             }
         }
         metrics::counter!("vanish_requests_total", "result" => "miss").increment(1);
+        // What the cache keeps of these headers must not pin hyper's read buffer.
+        let mut parts = parts;
+        parts.headers = detach(&parts.headers);
         let now = SystemTime::now();
         let verdict = judge_response(&key, &req.headers, &parts, now, config, &rule.overrides);
         let too_large = parts

@@ -42,6 +42,8 @@ impl<S: Store + Clone> Cache<S> {
         // Many origins answer 304 without repeating the validator we sent; the 304 answers
         // our conditional for this very object, so lend it the stored validators.
         let mut not_modified = not_modified;
+        // What the cache keeps of these headers must not pin hyper's read buffer.
+        not_modified.headers = crate::headers::detach(&not_modified.headers);
         if !not_modified.headers.contains_key(header::ETAG)
             && !not_modified.headers.contains_key(header::LAST_MODIFIED)
         {
