@@ -186,7 +186,8 @@ impl CachedObject {
         now: SystemTime,
     ) -> Result<CachedObject, crate::freshness::NotStored> {
         use crate::freshness::{judge_response, NotStored, Verdict};
-        let (parts, body) = response.into_parts();
+        let (mut parts, body) = response.into_parts();
+        parts.headers = crate::headers::detach(&parts.headers);
         if body.len() > config.max_object_size {
             return Err(NotStored::TooLarge);
         }
@@ -324,19 +325,67 @@ impl CachedObject {
         }
     }
 
-    /// Approximate bytes this object costs in memory (the memory store's weight).
+    /// Bytes this object holds in the heap once stored: the memory store's weight, so that a
+    /// store bounded by bytes holds no more than its capacity in the process's memory.
+    ///
+    /// Counts the body as the allocator rounds it (jemalloc's size classes), each header twice
+    /// (the served map and the copy the RFC 9111 policy keeps, with their entries, index slots
+    /// and value storage), the policy's request headers, the key, variant, tags and `Vary`
+    /// values, the object itself and its entries in the store's index and moka.
+    /// `crates/memory/tests/weight.rs` checks it against a counting allocator.
     pub fn weight(&self) -> u32 {
+        /// One header in a `HeaderMap`: its entry (name, value, hash, links) and index slots.
+        const HEADER_ENTRY: usize = 112;
+        /// The shared-storage record a value gets when the policy's copy clones it.
+        const SHARED_VALUE: usize = 32;
+        /// The object's `Arc`, its index entries (ordered set, host and tag members) and its
+        /// share of a moka entry.
+        const STORE_ENTRIES: usize = 320;
         let headers: usize = self
             .headers
             .iter()
-            .map(|(k, v)| k.as_str().len() + v.len() + 32)
+            // Standard names are static; counting every name's length covers custom ones.
+            .map(|(k, v)| {
+                2 * HEADER_ENTRY + SHARED_VALUE + allocation_size(v.len()) + k.as_str().len()
+            })
             .sum();
-        let size = self.body.len()
-            + headers * 2 // the policy keeps its own copy of the headers
+        // The policy's request headers, and its parsed `Cache-Control` maps.
+        let policy_extra = 4 * HEADER_ENTRY + 64 + self.meta.key.host().len() + 512;
+        let vary_values: usize = self
+            .meta
+            .vary_values
+            .iter()
+            .map(|(_, v)| 48 + v.as_ref().map_or(0, |v| allocation_size(v.len())))
+            .sum();
+        let tags: usize = self
+            .meta
+            .tags
+            .iter()
+            .map(|t| 16 + allocation_size(t.len() + 16))
+            .sum();
+        let size = allocation_size(self.body.len())
+            + headers
+            + policy_extra
             + self.meta.key.heap_size()
-            + self.variant.as_bytes().len()
-            + self.meta.tags.iter().map(|t| t.len() + 16).sum::<usize>()
-            + 512;
+            + allocation_size(self.variant.as_bytes().len())
+            + vary_values
+            + tags
+            + std::mem::size_of::<CachedObject>()
+            + STORE_ENTRIES;
         size.min(u32::MAX as usize) as u32
     }
+}
+
+/// The bytes an allocation of `n` takes: rounded up to the allocator's size class (jemalloc
+/// spaces classes four to a doubling, so a 25,000-byte body takes 28,672).
+fn allocation_size(n: usize) -> usize {
+    if n == 0 {
+        return 0;
+    }
+    if n <= 16 {
+        return 16;
+    }
+    let top = usize::BITS - 1 - (n - 1).leading_zeros();
+    let spacing = 1usize << top.saturating_sub(2).max(3);
+    n.div_ceil(spacing) * spacing
 }
