@@ -8,12 +8,14 @@
 //! - [`proxy`]: the client-facing service and the upstream;
 //! - [`admin`]: purge, explain, metrics, health;
 //! - [`cli`]: the `vanish purge` / `vanish explain` client;
-//! - [`demo`]: a small built-in origin for `vanish demo`.
+//! - [`demo`]: a small built-in origin for `vanish demo`;
+//! - [`allocator`]: the allocator's figures (jemalloc by default).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod allocator;
 pub mod cli;
 pub mod config;
 pub mod demo;

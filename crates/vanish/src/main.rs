@@ -8,7 +8,14 @@ use vanish::cli::{self, Cli, Command};
 use vanish::config::{Overrides, Settings, StoreChoice};
 use vanish::{demo, server, telemetry};
 
+/// jemalloc returns the memory of evicted objects to the OS (see `vanish::allocator`).
+#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
+    #[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
+    vanish::allocator::mark_installed();
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

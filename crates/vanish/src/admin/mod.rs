@@ -263,6 +263,7 @@ impl<S: Store + Clone> Admin<S> {
             "# TYPE vanish_store_objects gauge\nvanish_store_objects {}\n# TYPE vanish_store_bytes gauge\nvanish_store_bytes {}\n# TYPE vanish_store_capacity_bytes gauge\nvanish_store_capacity_bytes {}\n",
             stats.objects, stats.bytes, stats.capacity
         ));
+        text.push_str(&crate::allocator::render_metrics());
         let mut res = Response::new(CacheBody::full(Bytes::from(text)));
         res.headers_mut().insert(
             header::CONTENT_TYPE,
