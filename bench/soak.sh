@@ -13,6 +13,8 @@
 #    wrk is installed, extra hit/miss volume from wrk
 # 5. samples the vanish process's RSS (/proc/PID/status) every second, and writes a summary.
 #
+# SOAK_BIN=path runs that binary instead of building; SOAK_CAPACITY=256MiB changes the capacity;
+# SOAK_PURGE_RATE=10 sends fewer purges a second (100 by default; fewer lets the store fill up).
 # Results go to bench/out/soak-<time>/ (summary.json, summary.md, logs); the figures of the
 # reference run are in docs/benchmarks-soak.md. Needs: cargo, python3; wrk optional
 # (apt-get install wrk).
@@ -25,9 +27,13 @@ OUT=${SOAK_OUT:-bench/out/soak-$(date -u +%Y%m%dT%H%M%SZ)}
 CAPACITY=${SOAK_CAPACITY:-64MiB}
 mkdir -p "$OUT"
 
-echo "== building vanish (release)"
-cargo build --release -p vanish
-BIN=${CARGO_TARGET_DIR:-target}/release/vanish
+if [ -n "${SOAK_BIN:-}" ]; then # another build (e.g. --no-default-features) or a wrapper
+  BIN=$SOAK_BIN
+else
+  echo "== building vanish (release)"
+  cargo build --release -p vanish
+  BIN=${CARGO_TARGET_DIR:-target}/release/vanish
+fi
 
 read -r ORIGIN_PORT PROXY_PORT ADMIN_PORT < <(python3 - <<'EOF'
 import socket
@@ -76,13 +82,16 @@ rss() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$VANISH_PID/status"; } # kB
 RSS_START=$(rss VmRSS)
 echo "== vanish pid $VANISH_PID, RSS at start ${RSS_START} kB; running ${DURATION}s; output in $OUT"
 
-# Sampler: one line a second (unix time, VmRSS kB, VmHWM kB, and the store's own accounting
-# from /metrics: objects and bytes).
+# Sampler: one line a second (unix time, VmRSS kB, VmHWM kB, the store's own accounting from
+# /metrics: objects and bytes, and the allocator's allocated and resident bytes, 0 without
+# jemalloc).
 (
   while kill -0 "$VANISH_PID" 2>/dev/null; do
     store=$(curl -s --max-time 1 "http://127.0.0.1:$ADMIN_PORT/metrics" \
-      | awk '$1 == "vanish_store_objects" {o = $2} $1 == "vanish_store_bytes" {b = $2} END {printf "%d %d", o, b}')
-    echo "$(date +%s) $(rss VmRSS) $(rss VmHWM) ${store:-0 0}"
+      | awk '$1 == "vanish_store_objects" {o = $2} $1 == "vanish_store_bytes" {b = $2}
+             $1 == "vanish_allocator_allocated_bytes" {a = $2} $1 == "vanish_allocator_resident_bytes" {r = $2}
+             END {printf "%d %d %d %d", o, b, a, r}')
+    echo "$(date +%s) $(rss VmRSS) $(rss VmHWM) ${store:-0 0 0 0}"
     sleep 1
   done
 ) > "$OUT/rss.tsv" 2>/dev/null &
@@ -135,7 +144,7 @@ fi
 python3 bench/soak_origin.py drive \
   --proxy "http://127.0.0.1:$PROXY_PORT" --admin "http://127.0.0.1:$ADMIN_PORT" \
   --origin "http://127.0.0.1:$ORIGIN_PORT" --fault-log "$OUT/faults.jsonl" \
-  --seconds "$DURATION" --out "$OUT/driver.json" > "$OUT/driver.log" 2>&1 || {
+  --seconds "$DURATION" --purge-rate "${SOAK_PURGE_RATE:-100}" --out "$OUT/driver.json" > "$OUT/driver.log" 2>&1 || {
     echo "bench/soak.sh: driver failed:" >&2; tail -20 "$OUT/driver.log" >&2; exit 1; }
 if [ -n "$WRK_PID" ]; then
   wait "$WRK_PID" || true
@@ -185,7 +194,7 @@ for line in open(f"{out}/metrics.txt"):
     if line.startswith("vanish_") and " " in line:
         k, v = line.rsplit(" ", 1)
         metrics[k] = float(v)
-samples = [l.split() for l in open(f"{out}/rss.tsv") if len(l.split()) == 5]
+samples = [l.split() for l in open(f"{out}/rss.tsv") if len(l.split()) == 7]
 max_sampled = max(int(s[1]) for s in samples) if samples else None
 budget_kb = cap * 1.2 / 1024
 wrk_non200 = sum(n for c, n in wrk.get("status", {}).items() if c != "200")
@@ -201,6 +210,8 @@ summary = {
     "requests_served_total": d["requests"] + wrk.get("requests", 0),
     "origin": origin,
     "store_bytes_max_sampled": max((int(s[4]) for s in samples), default=None),
+    "allocator_allocated_bytes_max_sampled": max((int(s[5]) for s in samples), default=None) or None,
+    "allocator_resident_bytes_max_sampled": max((int(s[6]) for s in samples), default=None) or None,
     "store_after_purge_all": {k: v for k, v in ((l.rsplit(" ", 1)[0], float(l.rsplit(" ", 1)[1])) for l in open(f"{out}/metrics-emptied.txt") if l.startswith("vanish_store_"))},
     "rss_kb": {"start": rss_start, "end": rss_end, "max_VmHWM": rss_max, "max_sampled": max_sampled,
                "after_purge_all_10s": int(rss_emptied),
