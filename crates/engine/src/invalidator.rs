@@ -76,11 +76,12 @@ impl<S: Store + Clone> Invalidator<S> {
     /// served a matched object stored before it.
     pub async fn run(&self, mut request: PurgeRequest) -> Result<PurgeReport, PurgeError> {
         request.validate().map_err(PurgeError::Invalid)?;
-        for s in &mut request.selectors {
-            self.policy.normalize_selector(s);
-        }
-        let started = Instant::now();
         let kinds: Vec<&'static str> = request.selectors.iter().map(Selector::kind).collect();
+        request.selectors = std::mem::take(&mut request.selectors)
+            .into_iter()
+            .flat_map(|s| self.policy.normalize_selector_forms(s))
+            .collect();
+        let started = Instant::now();
         let dry = request.dry_run;
         let result = self.store.purge(Arc::new(request)).await;
         match &result {

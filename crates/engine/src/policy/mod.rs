@@ -89,6 +89,16 @@ pub trait KeyPolicy: Send + Sync + 'static {
     /// Brings a purge selector to the same normal form as keys (host aliases, query rules).
     fn normalize_selector(&self, _selector: &mut Selector) {}
 
+    /// The selectors a purge runs for `selector`: its normal form, or several when objects it
+    /// names may have been keyed by different rules (a `path` selector names every host, and
+    /// hosts can have rules of their own). The purge matches any of them. By default, the one
+    /// form [`KeyPolicy::normalize_selector`] gives.
+    fn normalize_selector_forms(&self, selector: Selector) -> Vec<Selector> {
+        let mut selector = selector;
+        self.normalize_selector(&mut selector);
+        vec![selector]
+    }
+
     /// Normalises a request header value the way [`KeyPolicy::prepare`] would for a URL (for
     /// purge `headers` filters); `None` when the policy leaves it as received.
     fn normalize_header(

@@ -388,6 +388,23 @@ impl RulesPolicy {
             .unwrap_or(&self.default)
     }
 
+    /// The rules that can key an object at `path` on some host: each rule whose path matches,
+    /// in order, up to the first that names no host (every host reaching it stops there), or
+    /// else the default too.
+    fn rules_for_any_host(&self, path: &str) -> Vec<&Rule> {
+        let mut out = Vec::new();
+        for r in &self.rules {
+            if r.path.as_ref().is_none_or(|g| g.is_match(path)) {
+                out.push(r);
+                if r.host.is_none() {
+                    return out;
+                }
+            }
+        }
+        out.push(&self.default);
+        out
+    }
+
     /// The name of the rule a URL's key falls under.
     pub fn rule_name(&self, host: &str, path: &str) -> &str {
         &self
@@ -501,6 +518,33 @@ impl KeyPolicy for RulesPolicy {
     }
 
     fn normalize_selector(&self, sel: &mut Selector) {
+        self.normalize_under(sel, None);
+    }
+
+    fn normalize_selector_forms(&self, sel: Selector) -> Vec<Selector> {
+        let Target::Path { path, .. } = &sel.target else {
+            let mut sel = sel;
+            self.normalize_under(&mut sel, None);
+            return vec![sel];
+        };
+        // A path selector names every host, and each host's objects were keyed by the first
+        // rule matching that host: one form per rule that can, so none of them is missed.
+        let mut forms: Vec<Selector> = Vec::new();
+        for rule in self.rules_for_any_host(path) {
+            let mut form = sel.clone();
+            self.normalize_under(&mut form, Some(rule));
+            if !forms.contains(&form) {
+                forms.push(form);
+            }
+        }
+        forms
+    }
+}
+
+impl RulesPolicy {
+    /// Normalises a selector; `path_rule` is the rule a `path` selector's query and header
+    /// filters follow (by default the first rule whose path matches).
+    fn normalize_under(&self, sel: &mut Selector, path_rule: Option<&Rule>) {
         let mut url_host: Option<String> = None;
         match &mut sel.target {
             Target::Url { host, path, query } => {
@@ -514,7 +558,7 @@ impl KeyPolicy for RulesPolicy {
                 }
             }
             Target::Path { path, query } => {
-                let rule = self.rule_for(None, path);
+                let rule = path_rule.unwrap_or_else(|| self.rule_for(None, path));
                 if let QueryMatch::Exact(Some(q)) = query {
                     if rule.query.is_active() {
                         *query = QueryMatch::Exact(rule.query.apply(q));
@@ -530,9 +574,10 @@ impl KeyPolicy for RulesPolicy {
             _ => None,
         };
         for (name, value) in &mut sel.headers {
-            let rule = match &path {
-                Some(p) => self.rule_for(url_host.as_deref(), p),
-                None => self
+            let rule = match (&path, path_rule) {
+                (Some(_), Some(r)) if url_host.is_none() => r,
+                (Some(p), _) => self.rule_for(url_host.as_deref(), p),
+                (None, _) => self
                     .rules
                     .iter()
                     .find(|r| r.host.is_none() && (r.languages.is_some() || r.accept_encoding))
@@ -692,6 +737,47 @@ mod tests {
         assert!(parts.headers.get("accept-encoding").is_none());
         assert_eq!(parts.headers.get("accept-language").unwrap(), "en");
         assert_ne!(a.key, b.key);
+    }
+
+    #[test]
+    fn path_selectors_cover_every_hosts_rule() {
+        // `/blog/*` on example.com drops tracking parameters; other hosts keep the query.
+        let blog = RuleSpec {
+            name: Some("blog".into()),
+            host: Some("*.example.com".into()),
+            path: Some("/blog/*".into()),
+            ..utm()
+        };
+        let p = policy(vec![blog], RuleSpec::default());
+        let (on_blog, _) = prep(
+            &p,
+            "http://news.example.com/blog/a?utm_source=x&b=2&a=1",
+            &[],
+        );
+        let (elsewhere, _) = prep(&p, "http://other.org/blog/a?utm_source=x&b=2&a=1", &[]);
+        assert_ne!(on_blog.key.query(), elsewhere.key.query());
+        let sel = Selector::path("/blog/a").query("utm_source=x&b=2&a=1");
+        let forms = p.normalize_selector_forms(sel);
+        assert_eq!(forms.len(), 2, "{forms:?}");
+        for key in [&on_blog.key, &elsewhere.key] {
+            let stored = crate::object::ObjectMeta {
+                id: 1,
+                key: key.clone(),
+                vary_values: Vec::new(),
+                tags: Vec::new(),
+            };
+            assert!(
+                forms.iter().any(|f| f.matches(&stored)),
+                "{key} missed by {forms:?}"
+            );
+        }
+        // A rule for every host ends the list: one form.
+        let p = policy(vec![], utm());
+        assert_eq!(
+            p.normalize_selector_forms(Selector::path("/x").query("b=1&a=2"))
+                .len(),
+            1
+        );
     }
 
     #[test]
