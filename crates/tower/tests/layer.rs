@@ -161,3 +161,92 @@ async fn example_blog_purges_the_right_pages_on_edit() {
         assert!(is_hit(&h), "post 2 was not touched");
     }
 }
+
+/// A memory store whose inserts take 50 ms: a client that got its whole response before the
+/// copy was stored would see a purge miss it.
+#[derive(Clone)]
+struct SlowInsert(MemoryStore);
+
+impl vanish_engine::Store for SlowInsert {
+    async fn lookup(
+        &self,
+        key: &vanish_engine::ResourceKey,
+    ) -> Result<Option<Arc<vanish_engine::store::Resource>>, vanish_engine::StoreError> {
+        self.0.lookup(key).await
+    }
+
+    async fn insert(
+        &self,
+        object: vanish_engine::CachedObject,
+        fill_epoch: u64,
+    ) -> Result<vanish_engine::store::Inserted, vanish_engine::StoreError> {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        self.0.insert(object, fill_epoch).await
+    }
+
+    async fn purge(
+        &self,
+        request: Arc<vanish_engine::PurgeRequest>,
+    ) -> Result<vanish_engine::PurgeReport, vanish_engine::StoreError> {
+        self.0.purge(request).await
+    }
+
+    fn epoch(&self) -> u64 {
+        self.0.epoch()
+    }
+
+    fn stats(&self) -> vanish_engine::StoreStats {
+        self.0.stats()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_complete_miss_response_means_its_object_is_stored() {
+    let layer = CacheLayer::new(
+        SlowInsert(MemoryStore::new(16 << 20)),
+        CacheConfig::default(),
+    );
+    let inv = layer.invalidator();
+    let app = Router::new()
+        .route(
+            "/sized",
+            get(|| async {
+                let mut res = axum::response::IntoResponse::into_response((
+                    [("cache-control", "public, max-age=60")],
+                    "x".repeat(30_000),
+                ));
+                res.extensions_mut().insert(Tags::new(["sized"]));
+                res
+            }),
+        )
+        .route(
+            "/streamed",
+            get(|| async {
+                // No Content-Length: the body ends with the stream.
+                let chunks = futures_util::stream::iter(
+                    ["a", "b", "c"].map(|c| Ok::<_, Infallible>(Bytes::from(c.repeat(10_000)))),
+                );
+                let mut res = axum::response::Response::new(axum::body::Body::from_stream(chunks));
+                res.headers_mut()
+                    .insert("cache-control", "public, max-age=60".parse().unwrap());
+                res.extensions_mut().insert(Tags::new(["streamed"]));
+                res
+            }),
+        )
+        .layer(layer);
+    let base = serve(app).await;
+    for (path, tag, len) in [
+        ("/sized", "sized", 30_000),
+        ("/streamed", "streamed", 30_000),
+    ] {
+        let (status, h, body) = send("GET", &format!("{base}{path}"), &[], "").await;
+        assert_eq!(status, 200);
+        assert!(!is_hit(&h));
+        assert_eq!(body.len(), len);
+        assert_eq!(
+            inv.purge(Selector::tag(tag)).await.unwrap().matched,
+            1,
+            "{path}: the response was complete before its object was stored"
+        );
+    }
+}

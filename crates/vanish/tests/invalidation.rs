@@ -673,6 +673,47 @@ async fn no_request_after_an_acknowledged_purge_gets_a_pre_purge_body() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_sent_after_a_complete_miss_response_finds_its_object() {
+    // The store copy is written before the client gets the body's last byte (Content-Length)
+    // or its end (chunked): an app that fetches a page and then purges it never races the fill.
+    let origin = TestOrigin::start(|s, _| {
+        // Bodies of 0 to 60 KB, so some arrive in several chunks.
+        let i: usize = s
+            .path_and_query
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let reply = Reply::ok(format!(
+            "{} {}",
+            s.path_and_query,
+            "x".repeat(i % 4 * 20_000)
+        ))
+        .header("cache-control", "public, max-age=300")
+        .header("surrogate-key", "fresh");
+        if s.path_and_query.starts_with("/chunked") {
+            reply.header("transfer-encoding", "chunked")
+        } else {
+            reply
+        }
+    })
+    .await;
+    let v = TestVanish::start(&origin.url()).await;
+    for i in 0..100 {
+        let path = if i % 2 == 0 {
+            format!("/cl/{i}")
+        } else {
+            format!("/chunked/{i}")
+        };
+        let g = get(&v.url(&path)).await;
+        assert_eq!(g.status, 200);
+        assert!(!g.is_hit());
+        purge_ok(&v, r#"{"type":"tag","tag":"fresh"}"#, 1).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_index_entry_leaks_after_heavy_churn() {
     let origin = TestOrigin::start(|s, _| {
         let short = s.path_and_query.contains("short");

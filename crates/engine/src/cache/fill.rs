@@ -215,6 +215,10 @@ fn finish(leader: Option<Leader>, outcome: Outcome) {
 }
 
 /// Streams the origin body to the client (while it listens) and stores a complete copy.
+///
+/// The copy is stored before the client gets the body's last byte (with a `Content-Length`) or
+/// its end (chunked): once a client has a complete miss response, its object is in the store,
+/// so a purge sent after it matches it.
 async fn tee<S: Store + Clone, B>(
     cache: Cache<S>,
     mut body: B,
@@ -233,10 +237,10 @@ async fn tee<S: Store + Clone, B>(
         .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(0);
-    let mut buf = BytesMut::with_capacity(expected.min(max));
-    let mut keeping = true;
+        .and_then(|v| v.parse::<usize>().ok());
+    let mut buf = BytesMut::with_capacity(expected.unwrap_or(0).min(max));
+    // `Some` until the copy is stored (or given up).
+    let mut template = Some(template);
     loop {
         let frame = match tokio::time::timeout(config.origin_body_timeout, body.frame()).await {
             Err(_) => Err::<_, BoxError>("origin body timed out".into()),
@@ -247,7 +251,8 @@ async fn tee<S: Store + Clone, B>(
         let frame = match frame {
             Ok(f) => f,
             Err(e) => {
-                tracing::warn!(error = %e, key = %template.meta.key, "origin body failed; not stored");
+                let key = template.as_ref().map(|t| t.meta.key.to_string());
+                tracing::warn!(error = %e, key = key.as_deref().unwrap_or("-"), "origin body failed; not stored");
                 metrics::counter!("vanish_origin_errors_total").increment(1);
                 finish(leader.take(), Outcome::Failed(StatusCode::BAD_GATEWAY));
                 if let Some(tx) = tx {
@@ -259,13 +264,20 @@ async fn tee<S: Store + Clone, B>(
         let Ok(data) = frame.into_data() else {
             continue;
         };
-        if keeping {
+        if template.is_some() {
             if buf.len() + data.len() > max {
-                keeping = false;
+                template = None;
                 buf = BytesMut::new();
                 finish(leader.take(), Outcome::NotStored);
             } else {
                 buf.extend_from_slice(&data);
+                if expected == Some(buf.len()) {
+                    // The last byte: store before the client sees it.
+                    if let Some(t) = template.take() {
+                        let outcome = store_copy(&cache, t, std::mem::take(&mut buf), epoch).await;
+                        finish(leader.take(), outcome);
+                    }
+                }
             }
         }
         if let Some(t) = &tx {
@@ -273,14 +285,25 @@ async fn tee<S: Store + Clone, B>(
                 tx = None;
             }
         }
-        if !keeping && tx.is_none() {
-            return; // nobody wants the rest
+        if template.is_none() && tx.is_none() {
+            return; // stored or given up, and nobody wants the rest
         }
     }
-    drop(tx);
-    if !keeping {
-        return;
+    if let Some(t) = template {
+        let outcome = store_copy(&cache, t, buf, epoch).await;
+        finish(leader, outcome);
     }
+    // Only now does a chunked body end for the client.
+    drop(tx);
+}
+
+/// Stores the complete copy of a fill; the outcome is what coalesced waiters are told.
+async fn store_copy<S: Store + Clone>(
+    cache: &Cache<S>,
+    template: Template,
+    buf: BytesMut,
+    epoch: u64,
+) -> Outcome {
     let Template {
         meta,
         variant,
@@ -304,7 +327,7 @@ async fn tee<S: Store + Clone, B>(
         policy,
         timing,
     );
-    let outcome = match cache.inner.store.insert(obj, epoch).await {
+    match cache.inner.store.insert(obj, epoch).await {
         Ok(Inserted::Fresh) | Ok(Inserted::MarkedStale) => Outcome::Stored,
         Ok(Inserted::Dropped) => {
             tracing::debug!(%key, "fill overlapped a matching purge; not stored");
@@ -314,8 +337,7 @@ async fn tee<S: Store + Clone, B>(
             tracing::warn!(error = %e, %key, "store insert failed");
             Outcome::NotStored
         }
-    };
-    finish(leader, outcome);
+    }
 }
 
 /// The body as stored: a grown buffer (chunked bodies) is copied to its exact size, so the
