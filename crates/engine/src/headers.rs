@@ -135,6 +135,31 @@ pub const NOT_MODIFIED_HEADERS: [HeaderName; 7] = [
 mod tests {
     use super::*;
 
+    #[test]
+    fn detached_values_share_nothing_with_the_buffer_they_were_parsed_from() {
+        // hyper's parser hands out values as slices of the connection's read buffer.
+        let buffer = bytes::Bytes::from(vec![b'a'; 64 * 1024]);
+        let range = buffer.as_ptr() as usize..buffer.as_ptr() as usize + buffer.len();
+        let mut parsed = HeaderMap::new();
+        parsed.insert(
+            header::ETAG,
+            HeaderValue::from_maybe_shared(buffer.slice(10..20)).unwrap(),
+        );
+        let mut secret = HeaderValue::from_maybe_shared(buffer.slice(30..40)).unwrap();
+        secret.set_sensitive(true);
+        parsed.append(header::AUTHORIZATION, secret);
+        parsed.append(header::AUTHORIZATION, HeaderValue::from_static("second"));
+        let detached = detach(&parsed);
+        assert_eq!(detached, parsed);
+        assert!(detached.get(header::AUTHORIZATION).unwrap().is_sensitive());
+        for v in detached.values() {
+            assert!(!range.contains(&(v.as_bytes().as_ptr() as usize)));
+        }
+        drop(parsed);
+        // Only the test's own handle is left: the buffer is no longer shared.
+        assert!(buffer.is_unique());
+    }
+
     fn h(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut m = HeaderMap::new();
         for (k, v) in pairs {
