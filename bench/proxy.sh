@@ -10,6 +10,8 @@
 # exit.
 #
 # Usage: bench/proxy.sh            (env: DURATION=10s CONNS=64 ROUNDS=3 WARMUP=2s)
+#        VANISH_SYSTEM_ALLOC=1 bench/proxy.sh   adds a Vanish built with the system allocator
+#        (--no-default-features, in target/sysalloc) beside the default jemalloc build
 # Needs: Debian/Ubuntu (missing packages are installed with apt-get), 2+ CPUs, cargo.
 set -euo pipefail
 
@@ -46,6 +48,10 @@ export PATH="$PATH:/usr/sbin:/sbin"
 log "building vanish (release)"
 (cd "$ROOT" && cargo build --release -p vanish -q)
 VANISH="$ROOT/target/release/vanish"
+if [ -n "${VANISH_SYSTEM_ALLOC:-}" ]; then
+    log "building vanish with the system allocator (release, target/sysalloc)"
+    (cd "$ROOT" && CARGO_TARGET_DIR="$ROOT/target/sysalloc" cargo build --release -p vanish --no-default-features -q)
+fi
 
 # ---------------------------------------------------------------------------------------------
 # Processes and cleanup.
@@ -89,6 +95,8 @@ free_port VANISH_PORT
 free_port VANISH_ADMIN_PORT
 free_port NGINX_PORT
 free_port VARNISH_PORT
+free_port SYSALLOC_PORT
+free_port SYSALLOC_ADMIN_PORT
 
 USER_LINE=""
 [ "$(id -u)" -eq 0 ] && USER_LINE="user root;"
@@ -152,6 +160,16 @@ RUST_LOG=warn taskset -c "$PROXY_CPU" "$VANISH" serve \
     >"$WORK/vanish/stdout.log" 2>"$WORK/vanish/stderr.log" &
 PIDS+=($!)
 wait_port "$VANISH_PORT" "vanish"
+if [ -n "${VANISH_SYSTEM_ALLOC:-}" ]; then
+    mkdir -p "$WORK/sysalloc"
+    RUST_LOG=warn taskset -c "$PROXY_CPU" "$ROOT/target/sysalloc/release/vanish" serve \
+        --upstream "http://127.0.0.1:$ORIGIN_PORT" \
+        --listen "127.0.0.1:$SYSALLOC_PORT" \
+        --admin-listen "127.0.0.1:$SYSALLOC_ADMIN_PORT" \
+        >"$WORK/sysalloc/stdout.log" 2>"$WORK/sysalloc/stderr.log" &
+    PIDS+=($!)
+    wait_port "$SYSALLOC_PORT" "vanish (system allocator)"
+fi
 
 # ---- nginx proxy_cache.
 mkdir -p "$WORK/nginx/cache"
@@ -198,12 +216,17 @@ wait_port "$VARNISH_PORT" "varnishd"
 declare -A PORT=([vanish]=$VANISH_PORT [nginx]=$NGINX_PORT [varnish]=$VARNISH_PORT)
 declare -A LABEL=([vanish]="Vanish" [nginx]="nginx proxy_cache" [varnish]="Varnish")
 PROXIES=(vanish nginx varnish)
+if [ -n "${VANISH_SYSTEM_ALLOC:-}" ]; then
+    PORT[sysalloc]=$SYSALLOC_PORT
+    LABEL[sysalloc]="Vanish, system allocator"
+    PROXIES+=(sysalloc)
+fi
 PAGES=(1k 64k)
 declare -A BYTES=([1k]=1024 [64k]=65536)
 
 is_hit() { # proxy headers-file
     case "$1" in
-    vanish) grep -qi '^cache-status: *vanish; *hit' "$2" ;;
+    vanish | sysalloc) grep -qi '^cache-status: *vanish; *hit' "$2" ;;
     nginx) grep -qi '^x-cache-status: *HIT' "$2" ;;
     varnish) grep -Eqi '^x-varnish: *[0-9]+ +[0-9]+' "$2" ;;
     esac
@@ -255,7 +278,8 @@ done
 declare -A RPS P50 P99 ERRS
 for round in $(seq 1 "$ROUNDS"); do
     # Rotate the order so no proxy always runs first or last.
-    order=("${PROXIES[@]:$(((round - 1) % 3))}" "${PROXIES[@]:0:$(((round - 1) % 3))}")
+    shift_by=$(((round - 1) % ${#PROXIES[@]}))
+    order=("${PROXIES[@]:$shift_by}" "${PROXIES[@]:0:$shift_by}")
     for page in "${PAGES[@]}"; do
         for p in "${order[@]}"; do
             read -r rps p50 p99 errs < <(run_wrk "$p" "$page" "$DURATION")
@@ -309,5 +333,11 @@ declare -A M_RPS M_P50 M_P99
     awk -v v="$v" -v r="$r" 'BEGIN { printf "| Vanish req/s >= 1.3 x Varnish | %.0f vs %.0f (x%.2f) | %s |\n", v, r, v / r, (v >= 1.3 * r ? "yes" : "**no**") }'
     v=${M_P99[vanish.1k]} n=${M_P99[nginx.1k]} r=${M_P99[varnish.1k]}
     awk -v v="$v" -v n="$n" -v r="$r" 'BEGIN { printf "| Vanish p99 <= nginx and Varnish | %.2f ms vs %.2f / %.2f ms | %s |\n", v / 1000, n / 1000, r / 1000, (v <= n && v <= r ? "yes" : "**no**") }'
+    if [ -n "${VANISH_SYSTEM_ALLOC:-}" ]; then
+        echo
+        for page in "${PAGES[@]}"; do
+            awk -v v="${M_RPS[vanish.$page]}" -v g="${M_RPS[sysalloc.$page]}" -v page="$page" 'BEGIN { printf "jemalloc vs system allocator, %s hits: %.0f vs %.0f req/s (x%.2f)\n\n", page, v, g, v / g }'
+        done
+    fi
 } | tee "$REPORT"
 log "written to $REPORT"
