@@ -3,8 +3,8 @@
 //! With the `jemalloc` feature (on by default) the `vanish` binary installs jemalloc as its
 //! global allocator: a cache frees tens of megabytes a second (evicted and purged objects),
 //! and glibc's malloc kept that memory in fragmented arenas (RSS 2.5 times the configured
-//! capacity in the soak run) where jemalloc's decay hands it back to the OS within about a
-//! second. Its settings are baked in at build time by `.cargo/config.toml`
+//! capacity in the soak run) where jemalloc, as configured, hands freed pages back to the OS at
+//! once. Its settings are baked in at build time by `.cargo/config.toml`
 //! (`JEMALLOC_SYS_WITH_MALLOC_CONF`) and can be overridden at run time with `_RJEM_MALLOC_CONF`.
 //!
 //! This module owns only the allocator's figures for `/metrics`; it does not install anything
