@@ -152,23 +152,19 @@ PIDS+=($!)
 wait_port "$ORIGIN_PORT" "origin nginx"
 
 # ---- Vanish.
-mkdir -p "$WORK/vanish"
-RUST_LOG=warn taskset -c "$PROXY_CPU" "$VANISH" serve \
-    --upstream "http://127.0.0.1:$ORIGIN_PORT" \
-    --listen "127.0.0.1:$VANISH_PORT" \
-    --admin-listen "127.0.0.1:$VANISH_ADMIN_PORT" \
-    >"$WORK/vanish/stdout.log" 2>"$WORK/vanish/stderr.log" &
-PIDS+=($!)
-wait_port "$VANISH_PORT" "vanish"
-if [ -n "${VANISH_SYSTEM_ALLOC:-}" ]; then
-    mkdir -p "$WORK/sysalloc"
-    RUST_LOG=warn taskset -c "$PROXY_CPU" "$ROOT/target/sysalloc/release/vanish" serve \
+start_vanish() { # name binary port admin-port
+    mkdir -p "$WORK/$1"
+    RUST_LOG=warn taskset -c "$PROXY_CPU" "$2" serve \
         --upstream "http://127.0.0.1:$ORIGIN_PORT" \
-        --listen "127.0.0.1:$SYSALLOC_PORT" \
-        --admin-listen "127.0.0.1:$SYSALLOC_ADMIN_PORT" \
-        >"$WORK/sysalloc/stdout.log" 2>"$WORK/sysalloc/stderr.log" &
+        --listen "127.0.0.1:$3" \
+        --admin-listen "127.0.0.1:$4" \
+        >"$WORK/$1/stdout.log" 2>"$WORK/$1/stderr.log" &
     PIDS+=($!)
-    wait_port "$SYSALLOC_PORT" "vanish (system allocator)"
+    wait_port "$3" "$1"
+}
+start_vanish vanish "$VANISH" "$VANISH_PORT" "$VANISH_ADMIN_PORT"
+if [ -n "${VANISH_SYSTEM_ALLOC:-}" ]; then
+    start_vanish sysalloc "$ROOT/target/sysalloc/release/vanish" "$SYSALLOC_PORT" "$SYSALLOC_ADMIN_PORT"
 fi
 
 # ---- nginx proxy_cache.
