@@ -95,27 +95,10 @@ pub mod toml_like {
     impl Size {
         /// The size in bytes.
         pub fn bytes(&self, name: &str) -> Result<u64, String> {
-            let s = match self {
-                Size::Bytes(n) => return Ok(*n),
-                Size::Text(s) => s.trim(),
-            };
-            let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-            let (num, unit) = s.split_at(split);
-            let n: u64 = num
-                .parse()
-                .map_err(|_| format!("{name}: {s:?} is not a size such as \"64MiB\""))?;
-            let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-                "" | "b" => 1,
-                "k" | "kib" => 1 << 10,
-                "kb" => 1000,
-                "m" | "mib" => 1 << 20,
-                "mb" => 1_000_000,
-                "g" | "gib" => 1 << 30,
-                "gb" => 1_000_000_000,
-                _ => return Err(format!("{name}: unknown size unit in {s:?}")),
-            };
-            n.checked_mul(mult)
-                .ok_or_else(|| format!("{name}: {s:?} is too large"))
+            match self {
+                Size::Bytes(n) => Ok(*n),
+                Size::Text(s) => vanish_engine::config::parse_size(name, s),
+            }
         }
     }
 }

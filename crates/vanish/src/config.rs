@@ -631,26 +631,9 @@ fn size_value(name: &str, v: &toml::Value) -> Result<u64, ConfigError> {
     }
 }
 
-/// Parses `1024`, `64KiB`, `256MiB`, `1GiB`, `10MB`, `2G`.
+/// Parses `1024`, `64KiB`, `256MiB`, `1GiB`, `10MB`, `2G` ([`vanish_engine::config::parse_size`]).
 pub fn parse_size(name: &str, s: &str) -> Result<u64, ConfigError> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| ConfigError(format!("{name}: {s:?} is not a size such as \"256MiB\"")))?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kib" => 1 << 10,
-        "kb" => 1000,
-        "m" | "mib" => 1 << 20,
-        "mb" => 1_000_000,
-        "g" | "gib" => 1 << 30,
-        "gb" => 1_000_000_000,
-        _ => return Err(ConfigError(format!("{name}: unknown size unit in {s:?}"))),
-    };
-    n.checked_mul(mult)
-        .ok_or_else(|| ConfigError(format!("{name}: {s:?} is too large")))
+    vanish_engine::config::parse_size(name, s).map_err(ConfigError)
 }
 
 #[cfg(test)]
