@@ -24,8 +24,8 @@ PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 OUT_DIR=${OUT_DIR:-$ROOT/bench/out}
 
-log() { printf '[proxy.sh] %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+BENCH_NAME=proxy.sh
+. "$ROOT/bench/lib.sh"
 
 # ---------------------------------------------------------------------------------------------
 # Tools.
@@ -35,13 +35,7 @@ command -v varnishd >/dev/null 2>&1 || [ -x /usr/sbin/varnishd ] || need+=(varni
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v taskset >/dev/null 2>&1 || need+=(util-linux)
-if [ ${#need[@]} -gt 0 ]; then
-    log "installing ${need[*]} with apt-get"
-    SUDO=""
-    [ "$(id -u)" -eq 0 ] || SUDO=sudo
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+install_missing "${need[@]}"
 export PATH="$PATH:/usr/sbin:/sbin"
 [ "$(nproc)" -ge 2 ] || die "needs at least 2 CPUs (one for the proxies, one for wrk)"
 
@@ -55,40 +49,7 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 # Processes and cleanup.
-WORK=$(mktemp -d /tmp/vanish-proxy-bench.XXXXXX)
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        # Give each a moment, then insist.
-        for _ in 1 2 3 4 5 6 7 8 9 10; do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.2
-        done
-        kill -9 "$pid" 2>/dev/null || true
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-NEXT_PORT=$((20000 + RANDOM % 20000))
-free_port() { # VAR: sets VAR to a free loopback port (not in a subshell: NEXT_PORT advances)
-    while ! port_free "$NEXT_PORT"; do NEXT_PORT=$((NEXT_PORT + 1)); done
-    printf -v "$1" '%s' "$NEXT_PORT"
-    NEXT_PORT=$((NEXT_PORT + 1))
-}
-wait_port() { # port name
-    for _ in $(seq 1 100); do
-        port_free "$1" || return 0
-        sleep 0.1
-    done
-    die "$2 did not start listening on 127.0.0.1:$1 (logs in $WORK)"
-}
+bench_workdir vanish-proxy-bench
 
 free_port ORIGIN_PORT
 free_port VANISH_PORT

@@ -22,8 +22,8 @@ REDIS_URLS=${REDIS_URLS:-500000}
 XKEY_OBJECTS=${XKEY_OBJECTS:-10000}
 XKEY_FILLER=${XKEY_FILLER:-40000}
 
-log() { printf '[purge.sh] %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+BENCH_NAME=purge.sh
+. "$ROOT/bench/lib.sh"
 
 need=()
 if [ -z "${SKIP_REDIS:-}" ]; then
@@ -37,46 +37,10 @@ if [ -z "${SKIP_VARNISH:-}" ]; then
     command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
     command -v curl >/dev/null 2>&1 || need+=(curl)
 fi
-if [ ${#need[@]} -gt 0 ]; then
-    log "installing ${need[*]} with apt-get"
-    SUDO=""
-    [ "$(id -u)" -eq 0 ] || SUDO=sudo
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+install_missing "${need[@]}"
 export PATH="$PATH:/usr/sbin:/sbin"
 
-WORK=$(mktemp -d /tmp/vanish-purge-bench.XXXXXX)
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do
-        for _ in 1 2 3 4 5 6 7 8 9 10; do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.2
-        done
-        kill -9 "$pid" 2>/dev/null || true
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-NEXT_PORT=$((20000 + RANDOM % 20000))
-free_port() { # VAR
-    while ! port_free "$NEXT_PORT"; do NEXT_PORT=$((NEXT_PORT + 1)); done
-    printf -v "$1" '%s' "$NEXT_PORT"
-    NEXT_PORT=$((NEXT_PORT + 1))
-}
-wait_port() { # port name
-    for _ in $(seq 1 100); do
-        port_free "$1" || return 0
-        sleep 0.1
-    done
-    die "$2 did not start listening on 127.0.0.1:$1"
-}
+bench_workdir vanish-purge-bench
 
 mkdir -p "$OUT_DIR"
 REPORT="$OUT_DIR/purge-$(date -u +%Y%m%dT%H%M%SZ).md"

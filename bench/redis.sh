@@ -24,8 +24,8 @@ CONNS=${CONNS:-64}
 ROUNDS=${ROUNDS:-3}
 export ROUNDS
 
-log() { printf '[redis.sh] %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+BENCH_NAME=redis.sh
+. "$ROOT/bench/lib.sh"
 
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
@@ -33,13 +33,7 @@ command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v taskset >/dev/null 2>&1 || need+=(util-linux)
-if [ ${#need[@]} -gt 0 ]; then
-    log "installing ${need[*]} with apt-get"
-    SUDO=""
-    [ "$(id -u)" -eq 0 ] || SUDO=sudo
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+install_missing "${need[@]}"
 mkdir -p "$OUT_DIR"
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 
@@ -64,19 +58,8 @@ VANISH="$ROOT/target/release/vanish"
 [ -n "${CARGO_TARGET_DIR:-}" ] && VANISH="$CARGO_TARGET_DIR/release/vanish"
 [ -x "$VANISH" ] || die "no vanish binary at $VANISH"
 
-WORK=$(mktemp -d /tmp/vanish-redis-bench.XXXXXX)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    sleep 0.3
-    for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+bench_workdir vanish-redis-bench
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 wait_http() {
     for _ in $(seq 1 200); do
         curl -fs -o /dev/null "$1" && return 0
@@ -85,14 +68,14 @@ wait_http() {
     die "$1 did not answer"
 }
 
-RPORT=$(free_port)
+free_port RPORT
 taskset -c 1 redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no \
     --dir "$WORK" >"$WORK/redis.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 1 100); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
 
-ORIGIN=$(free_port); MEM=$(free_port); MEM_ADMIN=$(free_port)
-RED=$(free_port); RED_ADMIN=$(free_port)
+free_port ORIGIN; free_port MEM; free_port MEM_ADMIN
+free_port RED; free_port RED_ADMIN
 taskset -c 0 "$VANISH" demo --origin-listen "127.0.0.1:$ORIGIN" --listen "127.0.0.1:$MEM" \
     --admin-listen "127.0.0.1:$MEM_ADMIN" >"$WORK/mem.log" 2>&1 &
 PIDS+=($!)
