@@ -11,8 +11,6 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use vanish_engine::CachedObject;
-
 /// Milliseconds since a process-wide base instant (monotonic).
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
@@ -109,24 +107,6 @@ impl Lease {
             .load(Ordering::Acquire)
             .saturating_sub(self.clock.now_ms())
     }
-}
-
-/// A copy of an object (bodies are shared, not copied), with its soft-purge mark.
-pub fn copy_object(o: &CachedObject) -> CachedObject {
-    let c = CachedObject::new(
-        o.meta.clone(),
-        o.variant.clone(),
-        o.vary.clone(),
-        o.status,
-        o.headers.clone(),
-        o.body.clone(),
-        o.policy.clone(),
-        o.timing,
-    );
-    if let Some(t) = o.soft_purged_at() {
-        c.mark_soft_purged(t);
-    }
-    c
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use vanish_memory::MemoryStore;
 use crate::codec;
 use crate::config::RedisConfig;
 use crate::epochs::Epochs;
-use crate::l1::{copy_object, Lease};
+use crate::l1::Lease;
 use crate::layout::Layout;
 use crate::scripts::Scripts;
 use crate::wire;
@@ -366,7 +366,8 @@ impl Inner {
     fn promote(&self, objects: &[CachedObject], l1_epoch: u64) {
         let Some(l1) = &self.l1 else { return };
         for o in objects {
-            let _ = l1.insert(copy_object(o), l1_epoch).now_or_never();
+            // Shares body and headers; keeps the soft-purge mark.
+            let _ = l1.insert(o.clone(), l1_epoch).now_or_never();
         }
     }
 
