@@ -18,14 +18,18 @@
 //!   admin API does), matches the object stored under the prepared key.
 #![no_main]
 
+#[path = "common/policy.rs"]
+mod common_policy;
+
 use std::sync::OnceLock;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use libfuzzer_sys::fuzz_target;
 use vanish_engine::object::ObjectMeta;
 use vanish_engine::policy::query::{canonical_encoding, QueryRule};
-use vanish_engine::policy::{PolicySpec, RuleSpec};
-use vanish_engine::{KeyPolicy, RulesPolicy, Scheme, Selector};
+use vanish_engine::{KeyPolicy, Scheme, Selector};
+
+use common_policy::policy;
 
 fn set(globs: &[&str]) -> GlobSet {
     let mut b = GlobSetBuilder::new();
@@ -57,48 +61,6 @@ fn query_rules() -> &'static [QueryRule] {
                 ..Default::default()
             },
         ]
-    })
-}
-
-fn policy() -> &'static RulesPolicy {
-    static P: OnceLock<RulesPolicy> = OnceLock::new();
-    P.get_or_init(|| {
-        RulesPolicy::compile(PolicySpec {
-            rules: vec![
-                RuleSpec {
-                    name: Some("blog".into()),
-                    host: Some("*.example.com".into()),
-                    path: Some("/blog/*".into()),
-                    drop_query: vec!["utm_*".into(), "gclid".into(), "fbclid".into()],
-                    sort_query: true,
-                    accept_language: Some(vec!["en".into(), "fr".into(), "de-CH".into()]),
-                    normalize_accept_encoding: true,
-                    ..Default::default()
-                },
-                RuleSpec {
-                    name: Some("shop".into()),
-                    path: Some("/shop/*".into()),
-                    key_headers: vec!["x-device".into()],
-                    key_cookies: vec!["currency".into()],
-                    strip_cookies: true,
-                    bypass_cookies: vec!["sessionid".into()],
-                    ..Default::default()
-                },
-                RuleSpec {
-                    name: Some("search".into()),
-                    path: Some("/search*".into()),
-                    keep_query: Some(vec!["q".into(), "page".into()]),
-                    sort_query: true,
-                    ..Default::default()
-                },
-            ],
-            default_rule: RuleSpec {
-                drop_query: vec!["utm_*".into()],
-                ..Default::default()
-            },
-            host_aliases: [("www.example.com".to_owned(), "example.com".to_owned())].into(),
-        })
-        .expect("fixed policy compiles")
     })
 }
 

@@ -12,47 +12,18 @@
 //! - matching against a few stored objects does not panic.
 #![no_main]
 
+#[path = "common/policy.rs"]
+mod common_policy;
+
 use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Map, Value};
 use vanish_engine::object::ObjectMeta;
-use vanish_engine::policy::{PolicySpec, RuleSpec};
 use vanish_engine::selector::{QueryMatch, Target};
-use vanish_engine::{KeyPolicy, PurgeMode, PurgeRequest, ResourceKey, RulesPolicy, Selector};
+use vanish_engine::{KeyPolicy, PurgeMode, PurgeRequest, ResourceKey, Selector};
 
-fn policy() -> &'static RulesPolicy {
-    static P: OnceLock<RulesPolicy> = OnceLock::new();
-    P.get_or_init(|| {
-        RulesPolicy::compile(PolicySpec {
-            rules: vec![
-                RuleSpec {
-                    name: Some("blog".into()),
-                    host: Some("*.example.com".into()),
-                    path: Some("/blog/*".into()),
-                    drop_query: vec!["utm_*".into(), "gclid".into(), "fbclid".into()],
-                    sort_query: true,
-                    accept_language: Some(vec!["en".into(), "fr".into()]),
-                    normalize_accept_encoding: true,
-                    ..Default::default()
-                },
-                RuleSpec {
-                    name: Some("search".into()),
-                    path: Some("/search*".into()),
-                    keep_query: Some(vec!["q".into(), "page".into()]),
-                    sort_query: true,
-                    ..Default::default()
-                },
-            ],
-            default_rule: RuleSpec {
-                drop_query: vec!["utm_*".into()],
-                ..Default::default()
-            },
-            host_aliases: [("www.example.com".to_owned(), "example.com".to_owned())].into(),
-        })
-        .expect("fixed policy compiles")
-    })
-}
+use common_policy::policy;
 
 fn objects() -> &'static [ObjectMeta] {
     static O: OnceLock<Vec<ObjectMeta>> = OnceLock::new();
