@@ -221,6 +221,21 @@ fn build(reply: Reply) -> Response<OriginBody> {
     b.body(body).unwrap()
 }
 
+/// Settings of a test node in front of `origin`: ephemeral loopback ports, a 1 s shutdown
+/// grace, plus the given TOML.
+pub fn test_settings(origin: &str, toml: &str) -> Settings {
+    let file: FileConfig = vanish::config::parse_file(toml).expect("test config parses");
+    let o = Overrides {
+        upstream: Some(origin.to_owned()),
+        listen: Some("127.0.0.1:0".into()),
+        admin_listen: Some("127.0.0.1:0".into()),
+        ..Default::default()
+    };
+    let mut settings = Settings::from_parts(file, &o).expect("valid settings");
+    settings.shutdown_grace = Duration::from_secs(1);
+    settings
+}
+
 /// Vanish in front of an origin.
 pub struct TestVanish {
     pub running: Running,
@@ -233,17 +248,10 @@ impl TestVanish {
 
     /// Starts Vanish with extra TOML configuration.
     pub async fn start_with(origin: &str, toml: &str) -> Self {
-        let file: FileConfig = vanish::config::parse_file(toml).expect("test config parses");
-        let o = Overrides {
-            upstream: Some(origin.to_owned()),
-            listen: Some("127.0.0.1:0".into()),
-            admin_listen: Some("127.0.0.1:0".into()),
-            ..Default::default()
-        };
-        let mut settings = Settings::from_parts(file, &o).expect("valid settings");
-        settings.shutdown_grace = Duration::from_secs(1);
         TestVanish {
-            running: server::start(settings).await.expect("vanish starts"),
+            running: server::start(test_settings(origin, toml))
+                .await
+                .expect("vanish starts"),
         }
     }
 

@@ -1,11 +1,11 @@
 //! Vanish nodes over a shared Redis, for the `redis_*` tests: each node is a real proxy and
-//! admin listener with its own L1, all in front of one test origin.
+//! admin listener with its own L1, all in front of one test origin. Needs `mod common;` beside it
+//! (its `test_settings`).
 
 #![allow(dead_code)]
 
 use std::time::Duration;
 
-use vanish::config::{FileConfig, Overrides, Settings};
 use vanish::server::{self, Running};
 use vanish_redis::{RedisConfig, RedisStore};
 
@@ -21,18 +21,9 @@ impl RedisNode {
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
             .try_init();
-        let file = FileConfig::default();
-        let o = Overrides {
-            upstream: Some(origin.to_owned()),
-            listen: Some("127.0.0.1:0".into()),
-            admin_listen: Some("127.0.0.1:0".into()),
-            ..Default::default()
-        };
-        let mut settings = Settings::from_parts(file, &o).expect("valid settings");
-        settings.shutdown_grace = Duration::from_secs(1);
         let running = tokio::time::timeout(
             Duration::from_secs(20),
-            server::start_redis(settings, redis),
+            server::start_redis(super::common::test_settings(origin, ""), redis),
         )
         .await
         .expect("node starts within 20 s")
