@@ -12,28 +12,7 @@ use common::*;
 
 /// An origin for pages of two hosts, varying on Accept-Language, tagged by path.
 async fn site() -> (TestOrigin, TestVanish) {
-    let origin = TestOrigin::start(|s, n| {
-        let host = s
-            .headers
-            .get("host")
-            .map(|h| h.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        let lang = s
-            .headers
-            .get("accept-language")
-            .map(|h| h.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        let path = s.path_and_query.split('?').next().unwrap().to_owned();
-        let mut tags = vec![format!("path:{path}")];
-        if path.starts_with("/blog/") {
-            tags.push("blog".into());
-        }
-        Reply::ok(format!("{host}{} {lang} #{n}", s.path_and_query))
-            .header("cache-control", "public, max-age=300")
-            .header("vary", "Accept-Language")
-            .header("surrogate-key", &tags.join(" "))
-    })
-    .await;
+    let origin = TestOrigin::start(|s, n| site_page(s, &format!("#{n}"))).await;
     let v = TestVanish::start(&origin.url()).await;
     (origin, v)
 }

@@ -28,26 +28,8 @@ type Page = (&'static str, &'static str, &'static str);
 async fn origin() -> TestOrigin {
     let renders = Arc::new(AtomicU64::new(0));
     TestOrigin::start(move |s, _| {
-        let host = s
-            .headers
-            .get("host")
-            .map(|h| h.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        let lang = s
-            .headers
-            .get("accept-language")
-            .map(|h| h.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        let path = s.path_and_query.split('?').next().unwrap().to_owned();
-        let mut tags = vec![format!("path:{path}")];
-        if path.starts_with("/blog/") {
-            tags.push("blog".into());
-        }
         let n = renders.fetch_add(1, Ordering::Relaxed);
-        Reply::ok(format!("{host}{} {lang} render#{n}", s.path_and_query))
-            .header("cache-control", "public, max-age=300")
-            .header("vary", "Accept-Language")
-            .header("surrogate-key", &tags.join(" "))
+        site_page(s, &format!("render#{n}"))
     })
     .await
 }

@@ -221,6 +221,28 @@ fn build(reply: Reply) -> Response<OriginBody> {
     b.body(body).unwrap()
 }
 
+/// A page of the "site on two hosts" the invalidation tests share: the body names the host,
+/// URL, `Accept-Language` and `render` (which fill served it); the response is cacheable,
+/// varies on `Accept-Language` and is tagged `path:<path>` (and `blog` under `/blog/`).
+pub fn site_page(s: &Seen, render: &str) -> Reply {
+    let header = |name: &str| {
+        s.headers
+            .get(name)
+            .map(|h| h.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    let (host, lang) = (header("host"), header("accept-language"));
+    let path = s.path_and_query.split('?').next().unwrap();
+    let mut tags = vec![format!("path:{path}")];
+    if path.starts_with("/blog/") {
+        tags.push("blog".into());
+    }
+    Reply::ok(format!("{host}{} {lang} {render}", s.path_and_query))
+        .header("cache-control", "public, max-age=300")
+        .header("vary", "Accept-Language")
+        .header("surrogate-key", &tags.join(" "))
+}
+
 /// Settings of a test node in front of `origin`: ephemeral loopback ports, a 1 s shutdown
 /// grace, plus the given TOML.
 pub fn test_settings(origin: &str, toml: &str) -> Settings {
