@@ -44,6 +44,9 @@ pub const DEFAULT_MAX_VARIANTS: usize = 200;
 /// The in-memory store. Cheap to clone; clones share the same cache.
 #[derive(Clone)]
 pub struct MemoryStore {
+    // Declared before `inner`, so dropped first: the last clone stops and joins the
+    // housekeeper, then frees the store itself on the dropping thread.
+    _housekeeper: Arc<reclaim::Housekeeper>,
     inner: Arc<Inner>,
 }
 
@@ -65,7 +68,7 @@ struct Inner {
     /// Unix ms of the latest soft purge of everything (0: none).
     soft_all_ms: AtomicU64,
     /// Wakes the housekeeper when purged objects await reclamation.
-    wake_reclaimer: reclaim::Wake,
+    wake_reclaimer: Arc<reclaim::Wake>,
 }
 
 impl MemoryStore {
@@ -102,10 +105,14 @@ impl MemoryStore {
             capacity: capacity_bytes,
             max_variants: max_variants.max(1),
             soft_all_ms: AtomicU64::new(0),
-            wake_reclaimer: reclaim::Wake::default(),
+            wake_reclaimer: Arc::default(),
         });
-        reclaim::spawn_housekeeper(Arc::downgrade(&inner));
-        MemoryStore { inner }
+        let housekeeper =
+            reclaim::Housekeeper::spawn(Arc::downgrade(&inner), inner.wake_reclaimer.clone());
+        MemoryStore {
+            _housekeeper: Arc::new(housekeeper),
+            inner,
+        }
     }
 
     /// Runs pending evictions, expiries and reclamations of purged objects now, and brings
