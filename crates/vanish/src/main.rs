@@ -39,6 +39,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<(), (i32, String)> {
     match cli.command {
         Command::Serve(a) => {
+            let signals = Signals::install()?;
             let overrides = Overrides {
                 upstream: a.upstream,
                 listen: a.listen,
@@ -47,9 +48,10 @@ async fn run(cli: Cli) -> Result<(), (i32, String)> {
                 memory_capacity: a.memory_capacity,
             };
             let settings = Settings::load(a.config.as_deref(), &overrides).map_err(|e| (2, e.0))?;
-            serve(settings).await
+            serve(settings, signals).await
         }
         Command::Demo(a) => {
+            let signals = Signals::install()?;
             let origin_addr = a.origin_listen.parse().map_err(|_| {
                 (
                     2,
@@ -78,7 +80,7 @@ async fn run(cli: Cli) -> Result<(), (i32, String)> {
                  curl -s -X POST http://{ad}/invalidate -d '{{\"type\":\"tag\",\"tag\":\"post-1\"}}'\n  \
                  curl -si http://{p}/posts/1 | grep -i cache-status                       # a miss again"
             );
-            serve(settings).await
+            serve(settings, signals).await
         }
         Command::Purge(a) => {
             let body = cli::purge_body(&a).map_err(|e| (e.code, e.message))?;
@@ -119,43 +121,65 @@ async fn run(cli: Cli) -> Result<(), (i32, String)> {
     }
 }
 
-async fn serve(settings: Settings) -> Result<(), (i32, String)> {
+async fn serve(settings: Settings, signals: Signals) -> Result<(), (i32, String)> {
     telemetry::init_logs();
     match settings.store.clone() {
-        StoreChoice::Memory => run_until_signal(server::start(settings).await).await,
+        StoreChoice::Memory => run_until_signal(server::start(settings).await, signals).await,
         StoreChoice::Redis(redis) => {
-            run_until_signal(server::start_redis(settings, redis).await).await
+            run_until_signal(server::start_redis(settings, redis).await, signals).await
         }
     }
 }
 
 async fn run_until_signal<S>(
     running: std::io::Result<server::Running<S>>,
+    signals: Signals,
 ) -> Result<(), (i32, String)> {
     let running = running.map_err(|e| (1, e.to_string()))?;
-    shutdown_signal().await;
+    signals.recv().await;
     tracing::info!("shutting down");
     running.shutdown().await;
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGTERM and SIGINT (Ctrl-C), caught from before any listener is bound: once Vanish accepts
+/// a connection, a termination signal always means a graceful shutdown, never the default
+/// action of dying mid-request.
+struct Signals {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Self, (i32, String)> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let handler = |kind: SignalKind, name: &str| {
+                signal(kind).map_err(|e| (1, format!("cannot install the {name} handler: {e}")))
+            };
+            Ok(Signals {
+                term: handler(SignalKind::terminate(), "SIGTERM")?,
+                int: handler(SignalKind::interrupt(), "SIGINT")?,
+            })
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
+        #[cfg(not(unix))]
+        Ok(Signals {})
+    }
+
+    /// Resolves at the first SIGTERM or SIGINT.
+    async fn recv(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = &mut self;
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

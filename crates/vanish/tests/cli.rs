@@ -102,50 +102,75 @@ fn purge_cli_rejects_bad_input_with_exit_2() {
     assert!(err.contains("cannot reach the admin API"), "{err}");
 }
 
-#[test]
-fn sigterm_shuts_down_gracefully() {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    drop(l);
-    let l2 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let admin_port = l2.local_addr().unwrap().port();
-    drop(l2);
+/// Starts `vanish serve` on free ports (`:0`) and returns the child with the proxy's address,
+/// read from its "vanish started" log line (stderr keeps being drained in the background).
+fn spawn_serve() -> (std::process::Child, std::net::SocketAddr) {
+    use std::io::BufRead;
     let mut child = Command::new(env!("CARGO_BIN_EXE_vanish"))
         .args([
             "serve",
             "--upstream",
             "http://127.0.0.1:9",
             "--listen",
-            &format!("127.0.0.1:{port}"),
+            "127.0.0.1:0",
             "--admin-listen",
-            &format!("127.0.0.1:{admin_port}"),
+            "127.0.0.1:0",
         ])
+        .env_remove("RUST_LOG")
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "vanish did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { return };
+            if let Some(rest) = line.split("proxy_addr=").nth(1) {
+                let addr = rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                let _ = tx.send(addr);
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("vanish printed no 'vanish started ... proxy_addr=' line within 30 s");
+    (child, addr.parse().expect("proxy_addr is IP:PORT"))
+}
+
+/// Waits (bounded) for the child to exit.
+fn wait_exit(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
     let start = Instant::now();
     loop {
         if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "{status:?}");
-            break;
+            return status;
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "no exit after SIGTERM"
-        );
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("no exit within {limit:?} after SIGTERM");
+        }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The signal handlers are installed before the listeners are bound, so a SIGTERM sent the
+/// moment the proxy accepts connections is always a graceful shutdown (exit 0), never death by
+/// the signal. Several starts, since the old order lost this race only sometimes.
+#[test]
+fn sigterm_shuts_down_gracefully() {
+    for round in 0..5 {
+        let (mut child, addr) = spawn_serve();
+        // The log line comes after both listeners are bound: the proxy accepts now.
+        std::net::TcpStream::connect(addr).expect("the proxy accepts once it says it started");
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        let status = wait_exit(&mut child, Duration::from_secs(30));
+        assert!(status.success(), "round {round}: {status:?}");
     }
 }
 
