@@ -22,13 +22,36 @@ if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/nul
   # Debian's package may start a system server on 6379; the tests use their own ports.
 fi
 
-echo "== cargo test (workspace: unit, integration, doc tests)"
-cargo test --workspace --all-targets
-cargo test --workspace --doc
+# Every suite runs even when an earlier one fails; the failures are listed at the end and the
+# script exits non-zero if there was any.
+failed=()
+suite() {
+  local name=$1
+  shift
+  echo "== $name"
+  local t0=$SECONDS
+  if "$@"; then
+    echo "== $name: passed in $((SECONDS - t0))s"
+  else
+    echo "!! $name: FAILED (after $((SECONDS - t0))s)"
+    failed+=("$name")
+  fi
+}
+
+suite "cargo test (workspace: unit and integration tests, benches in test mode)" \
+  cargo test --workspace --all-targets --no-fail-fast
+suite "cargo test --doc" cargo test --workspace --doc --no-fail-fast
 
 # Suites of other languages hook in here; each installs what it needs.
-for suite in clients/*/run-tests.sh; do
-  [ -x "$suite" ] || continue
-  echo "== $suite"
-  "$suite"
+for s in clients/*/run-tests.sh; do
+  [ -x "$s" ] || continue
+  suite "$s" "$s"
 done
+
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "scripts/test.sh: ${#failed[@]} suite(s) failed:"
+  printf '  - %s\n' "${failed[@]}"
+  echo "(cargo test's own summary above names each failing test: search for 'FAILED' or 'panicked')"
+  exit 1
+fi
+echo "scripts/test.sh: every suite passed"
