@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use crate::forwarding::Forwarding;
 use crate::key::Scheme;
 use crate::tags::TagHeader;
 
@@ -45,6 +46,9 @@ pub struct CacheConfig {
     pub max_tags: usize,
     /// Longest tag in bytes; a response with a longer one is not stored.
     pub max_tag_bytes: usize,
+    /// Who may set forwarding headers (`X-Forwarded-*`, `Forwarded`, ...): by default nobody,
+    /// so every client-sent one is dropped (see [`crate::forwarding`]).
+    pub forwarding: Forwarding,
 }
 
 impl Default for CacheConfig {
@@ -63,6 +67,7 @@ impl Default for CacheConfig {
             origin_body_timeout: Duration::from_secs(30),
             max_tags: 256,
             max_tag_bytes: 512,
+            forwarding: Forwarding::default(),
         }
     }
 }

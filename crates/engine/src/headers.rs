@@ -16,23 +16,6 @@ pub const HOP_BY_HOP: [HeaderName; 8] = [
     header::UPGRADE,
 ];
 
-/// Request headers some frameworks trust to rewrite the URL, host, scheme or method, but that
-/// are not part of the cache key: a cache that forwarded them would let one client poison the
-/// page everyone gets. They never reach the origin on a fill or a pass.
-pub const UNKEYED_REQUEST_HEADERS: [&str; 11] = [
-    "x-forwarded-host",
-    "x-forwarded-server",
-    "x-forwarded-scheme",
-    "x-forwarded-proto",
-    "x-forwarded-port",
-    "x-host",
-    "x-original-url",
-    "x-rewrite-url",
-    "x-http-method-override",
-    "x-http-method",
-    "x-method-override",
-];
-
 /// A copy of `headers` whose every value has an allocation of its own.
 ///
 /// hyper parses header values as slices of the connection's read buffer, so a value kept
@@ -61,13 +44,6 @@ pub fn detach(headers: &HeaderMap) -> HeaderMap {
         out.append(name.clone(), owned);
     }
     out
-}
-
-/// Removes [`UNKEYED_REQUEST_HEADERS`].
-pub fn strip_unkeyed(headers: &mut HeaderMap) {
-    for n in UNKEYED_REQUEST_HEADERS {
-        headers.remove(n);
-    }
 }
 
 /// Removes hop-by-hop headers, including those named by `Connection`.

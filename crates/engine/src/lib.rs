@@ -5,6 +5,7 @@
 //! front ends over it, and stores (memory, Redis) plug in through the [`Store`] trait.
 //!
 //! The life of an object, one module each:
+//! - [`forwarding`]: what of a client's request travels on (the entrance every request passes);
 //! - [`key`] and [`variant`]: which resource and which variant a request names;
 //! - [`freshness`]: whether a response may be stored, and for how long it is fresh;
 //! - [`cache`]: lookup, fill (with coalescing), revalidation and delivery;
@@ -20,6 +21,7 @@ pub mod cache;
 pub mod cache_status;
 pub mod coalesce;
 pub mod config;
+pub mod forwarding;
 pub mod freshness;
 pub mod headers;
 pub mod index;

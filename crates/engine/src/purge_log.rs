@@ -14,6 +14,10 @@ use crate::selector::{PurgeMode, PurgeRequest};
 /// How many recent purges are kept; a fill older than all of them is treated as purged.
 pub const DEFAULT_LOG_CAPACITY: usize = 4096;
 
+/// Most heap bytes the kept purges may hold (their selectors): with large purges the log
+/// keeps fewer of them, never more than this (beyond the newest one).
+pub const DEFAULT_LOG_BYTES: usize = 2 * 1024 * 1024;
+
 /// What recent purges say about an object a fill wants to store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SincePurge {
@@ -25,12 +29,22 @@ pub enum SincePurge {
     Hard,
 }
 
-/// Epoch counter plus a bounded log of the purges that bumped it.
+/// Epoch counter plus a log of the purges that bumped it, bounded in count and in bytes.
+///
+/// Forgetting old purges never weakens read-after-purge: a fill older than the oldest purge
+/// kept is treated as purged (not stored), so a smaller log only costs some fills' copies.
 #[derive(Debug)]
 pub struct PurgeLog {
     epoch: AtomicU64,
-    log: Mutex<VecDeque<(u64, Arc<PurgeRequest>)>>,
+    log: Mutex<Kept>,
     capacity: usize,
+    max_bytes: usize,
+}
+
+#[derive(Debug, Default)]
+struct Kept {
+    entries: VecDeque<(u64, Arc<PurgeRequest>, usize)>,
+    bytes: usize,
 }
 
 impl Default for PurgeLog {
@@ -40,13 +54,25 @@ impl Default for PurgeLog {
 }
 
 impl PurgeLog {
-    /// A log that remembers `capacity` purges.
+    /// A log that remembers `capacity` purges (and at most [`DEFAULT_LOG_BYTES`] of them).
     pub fn with_capacity(capacity: usize) -> Self {
+        Self::with_limits(capacity, DEFAULT_LOG_BYTES)
+    }
+
+    /// A log that remembers at most `capacity` purges holding at most `max_bytes` (the newest
+    /// purge is always kept, whatever its size).
+    pub fn with_limits(capacity: usize, max_bytes: usize) -> Self {
         PurgeLog {
             epoch: AtomicU64::new(0),
-            log: Mutex::new(VecDeque::new()),
+            log: Mutex::new(Kept::default()),
             capacity: capacity.max(1),
+            max_bytes,
         }
+    }
+
+    /// Heap bytes the kept purges hold now (what the byte bound counts).
+    pub fn bytes(&self) -> usize {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).bytes
     }
 
     /// The current epoch: stamp a fill with it when the fill starts.
@@ -58,9 +84,15 @@ impl PurgeLog {
     pub fn record(&self, req: Arc<PurgeRequest>) -> u64 {
         let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
         let epoch = self.epoch.fetch_add(1, Ordering::AcqRel) + 1;
-        log.push_back((epoch, req));
-        while log.len() > self.capacity {
-            log.pop_front();
+        let size = std::mem::size_of::<PurgeRequest>() + req.heap_size();
+        log.entries.push_back((epoch, req, size));
+        log.bytes += size;
+        while log.entries.len() > self.capacity
+            || (log.bytes > self.max_bytes && log.entries.len() > 1)
+        {
+            if let Some((_, _, n)) = log.entries.pop_front() {
+                log.bytes -= n;
+            }
         }
         epoch
     }
@@ -71,12 +103,12 @@ impl PurgeLog {
             return SincePurge::Untouched;
         }
         let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
-        match log.front() {
-            Some((oldest, _)) if *oldest <= fill_epoch + 1 => {}
+        match log.entries.front() {
+            Some((oldest, _, _)) if *oldest <= fill_epoch + 1 => {}
             _ => return SincePurge::Hard,
         }
         let mut verdict = SincePurge::Untouched;
-        for (epoch, req) in log.iter().rev() {
+        for (epoch, req, _) in log.entries.iter().rev() {
             if *epoch <= fill_epoch {
                 break;
             }
@@ -132,5 +164,35 @@ mod tests {
         log.record(Arc::new(PurgeRequest::new(vec![Selector::path("/c")])));
         // The log (capacity 2) no longer reaches back to e0: be conservative.
         assert_eq!(log.purged_since(e0, &meta("http://h/z")), SincePurge::Hard);
+    }
+
+    #[test]
+    fn large_purges_are_bounded_by_bytes_and_stay_safe() {
+        let log = PurgeLog::with_limits(4096, 64 * 1024);
+        let big = |i: usize| {
+            let tags = (0..1000)
+                .map(|j| Selector::tag(&format!("tag-{i}-{j}-{}", "x".repeat(80))))
+                .collect();
+            Arc::new(PurgeRequest::new(tags))
+        };
+        let e0 = log.epoch();
+        for i in 0..100 {
+            let req = big(i);
+            let newest = std::mem::size_of::<PurgeRequest>() + req.heap_size();
+            assert!(newest > 64 * 1024, "each purge holds {newest} B");
+            log.record(req);
+            // Over the bound, only the newest purge is kept (and counted).
+            assert_eq!(log.bytes(), newest);
+        }
+        // A fill from before the forgotten purges is not stored fresh: read-after-purge holds.
+        assert_eq!(log.purged_since(e0, &meta("http://h/z")), SincePurge::Hard);
+        // A fill that began just before the newest purge is judged by it.
+        let e = log.epoch();
+        log.record(Arc::new(PurgeRequest::new(vec![Selector::path("/a")])));
+        assert_eq!(
+            log.purged_since(e, &meta("http://h/b")),
+            SincePurge::Untouched
+        );
+        assert_eq!(log.purged_since(e, &meta("http://h/a")), SincePurge::Hard);
     }
 }

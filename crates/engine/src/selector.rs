@@ -422,6 +422,38 @@ pub struct PurgeRequest {
 }
 
 impl PurgeRequest {
+    /// Heap bytes this request holds (its selectors' strings and vectors), for bounds on
+    /// what keeps requests (the purge log).
+    pub fn heap_size(&self) -> usize {
+        let s = |s: &String| s.capacity();
+        let q = |q: &QueryMatch| match q {
+            QueryMatch::Exact(Some(v)) => v.capacity(),
+            _ => 0,
+        };
+        self.selectors.capacity() * std::mem::size_of::<Selector>()
+            + self
+                .selectors
+                .iter()
+                .map(|sel| {
+                    let target = match &sel.target {
+                        Target::Url { host, path, query } => s(host) + s(path) + q(query),
+                        Target::Path { path, query } => s(path) + q(query),
+                        Target::Prefix { prefix, host } => s(prefix) + host.as_ref().map_or(0, s),
+                        Target::Tag(t) | Target::Host(t) => s(t),
+                        Target::All => 0,
+                    };
+                    let headers = sel.headers.capacity()
+                        * std::mem::size_of::<(HeaderName, String)>()
+                        + sel
+                            .headers
+                            .iter()
+                            .map(|(n, v)| n.as_str().len() + v.capacity())
+                            .sum::<usize>();
+                    target + headers
+                })
+                .sum::<usize>()
+    }
+
     /// A hard purge of these selectors.
     pub fn new(selectors: Vec<Selector>) -> Self {
         PurgeRequest {

@@ -10,8 +10,10 @@ use std::time::Duration;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use http::HeaderName;
 use ipnet::IpNet;
 use serde::Deserialize;
+use vanish_engine::forwarding::Forwarding;
 use vanish_engine::policy::{PolicyError, PolicySpec, RuleSpec};
 use vanish_engine::tags::TagHeader;
 use vanish_engine::RulesPolicy;
@@ -94,6 +96,11 @@ pub struct ServerSection {
     pub listen: Option<String>,
     /// How long to wait for requests in flight on shutdown (default `10s`).
     pub shutdown_grace: Option<String>,
+    /// Addresses or networks of proxies in front (load balancers) whose forwarding headers
+    /// (`X-Forwarded-*`, `Forwarded`, ...) are kept; from anyone else they are dropped.
+    pub trusted_proxies: Option<Vec<String>>,
+    /// Forwarding headers kept from every client (and then part of the key).
+    pub forward_headers: Option<Vec<String>>,
 }
 
 /// `[upstream]`: the origin.
@@ -121,6 +128,16 @@ pub struct AdminSection {
     pub tokens: Vec<String>,
     /// Networks allowed without a token (default: loopback when no token is set, none otherwise).
     pub allow: Option<Vec<String>>,
+    /// Host names (besides loopback names and the listener's address) that requests let in
+    /// without a token may use in `Host`.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Browser origins (`https://ops.example.com`) allowed to call; others are refused.
+    #[serde(default)]
+    pub allow_origins: Vec<String>,
+    /// Request headers (besides Cookie and Authorization) whose values `explain` hides.
+    #[serde(default)]
+    pub redact_headers: Vec<String>,
 }
 
 /// `[memory]`: the embedded store.
@@ -242,6 +259,12 @@ pub struct Settings {
     pub admin_tokens: Vec<String>,
     /// Networks allowed on the admin API without a token.
     pub admin_allow: Vec<IpNet>,
+    /// `[admin] hosts`: extra names the tokenless admin listener answers to.
+    pub admin_hosts: Vec<String>,
+    /// `[admin] allow_origins`: browser origins allowed to call the admin API.
+    pub admin_allow_origins: Vec<String>,
+    /// `[admin] redact_headers`: stored header values `explain` hides.
+    pub admin_redact: Vec<HeaderName>,
     /// Memory store capacity in bytes.
     pub memory_capacity: u64,
     /// Grace period on shutdown.
@@ -394,6 +417,7 @@ impl Settings {
             )?,
             max_tags: f.limits.max_tags.unwrap_or(defaults.max_tags),
             max_tag_bytes: f.limits.max_tag_bytes.unwrap_or(defaults.max_tag_bytes),
+            forwarding: forwarding(&f.server)?,
             ..defaults
         };
         Ok(Settings {
@@ -412,6 +436,9 @@ impl Settings {
             )?,
             admin_tokens,
             admin_allow,
+            admin_hosts: f.admin.hosts.clone(),
+            admin_allow_origins: f.admin.allow_origins.clone(),
+            admin_redact: header_names("admin.redact_headers", &f.admin.redact_headers)?,
             memory_capacity,
             shutdown_grace: opt_duration(
                 "server.shutdown_grace",
@@ -597,6 +624,47 @@ pub fn parse_upstream(s: &str) -> Result<http::Uri, ConfigError> {
 fn parse_addr(name: &str, s: &str) -> Result<SocketAddr, ConfigError> {
     s.parse()
         .map_err(|_| ConfigError(format!("{name}: {s:?} is not an IP:PORT address")))
+}
+
+fn header_names(field: &str, names: &[String]) -> Result<Vec<HeaderName>, ConfigError> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            HeaderName::from_bytes(h.as_bytes())
+                .map_err(|_| ConfigError(format!("{field}[{i}]: {h:?} is not a header name")))
+        })
+        .collect()
+}
+
+/// `[server] trusted_proxies` and `forward_headers`.
+fn forwarding(s: &ServerSection) -> Result<Forwarding, ConfigError> {
+    let mut trusted_proxies = Vec::new();
+    for (i, t) in s.trusted_proxies.iter().flatten().enumerate() {
+        let net = parse_net(t).map_err(|_| {
+            ConfigError(format!(
+                "server.trusted_proxies[{i}]: {t:?} is not an IP address or network"
+            ))
+        })?;
+        trusted_proxies.push(net);
+    }
+    let pass = header_names(
+        "server.forward_headers",
+        s.forward_headers.as_deref().unwrap_or(&[]),
+    )?;
+    if let Some((i, h)) = pass
+        .iter()
+        .enumerate()
+        .find(|(_, h)| !vanish_engine::forwarding::is_forwarding_header(h.as_str()))
+    {
+        return Err(ConfigError(format!(
+            "server.forward_headers[{i}]: {h:?} is not a forwarding header (X-Forwarded-*, Forwarded, X-Original-*, ...); other headers reach the origin anyway"
+        )));
+    }
+    Ok(Forwarding {
+        trusted_proxies,
+        pass,
+    })
 }
 
 fn parse_net(s: &str) -> Result<IpNet, ConfigError> {

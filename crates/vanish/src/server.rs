@@ -20,6 +20,7 @@ use vanish_engine::{Cache, CacheBody, Store};
 use vanish_memory::MemoryStore;
 
 use crate::admin::auth::Auth;
+use crate::admin::browser::BrowserGuard;
 use crate::admin::Admin;
 use crate::config::Settings;
 use crate::proxy::upstream::Upstream;
@@ -89,6 +90,7 @@ pub async fn start_with_store<S: Store + Clone>(
         settings.connect_timeout,
         settings.response_timeout,
         settings.limits.max_origin_connections,
+        settings.cache.scheme,
     );
     let proxy = Arc::new(Proxy {
         cache: cache.clone(),
@@ -100,6 +102,12 @@ pub async fn start_with_store<S: Store + Clone>(
         cache: cache.clone(),
         store,
         auth: Auth::new(&settings.admin_tokens, &settings.admin_allow),
+        browser: BrowserGuard::new(
+            admin_addr.ip(),
+            &settings.admin_hosts,
+            &settings.admin_allow_origins,
+        ),
+        redact: settings.admin_redact.clone(),
         metrics: telemetry::prometheus(),
         max_body: settings.limits.max_admin_body,
         max_selectors: settings.limits.max_selectors,

@@ -12,20 +12,45 @@ use std::time::SystemTime;
 use bytes::{Bytes, BytesMut};
 use http::{header, request, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::{deliver, lookup, Cache};
 use crate::body::{BoxError, CacheBody};
 use crate::cache_status::{CacheStatus, Fwd};
 use crate::coalesce::{Leader, Outcome};
 use crate::freshness::{judge_response, NotStored, Verdict};
-use crate::headers::{detach, strip_hop_by_hop, strip_unkeyed};
+use crate::headers::{detach, strip_hop_by_hop};
 use crate::key::ResourceKey;
 use crate::object::{next_object_id, CachedObject, ObjectMeta};
 use crate::origin::{Origin, OriginError};
 use crate::policy::RuleInfo;
 use crate::store::{Inserted, Store};
 use crate::variant::VaryNames;
+
+/// Body bytes a miss reads before it answers: a body that ends within them is stored first,
+/// so its `Cache-Status` can say `stored` truthfully; a longer one streams, and its
+/// `Cache-Status` says nothing of storing (it is not known yet).
+const READ_BEFORE_ANSWER: usize = 64 * 1024;
+
+/// What a fill's response may say of storing, decided by the tee.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decided {
+    /// The copy is in the store.
+    Stored,
+    /// Too large to store.
+    TooLarge,
+    /// The origin body failed before anything was sent: answer 502.
+    Failed,
+    /// Not known before the body streams (or not stored for a reason not worth saying).
+    Streaming,
+}
+
+/// Tells the fill what its response may say, once.
+fn tell(decided: &mut Option<oneshot::Sender<Decided>>, d: Decided) {
+    if let Some(tx) = decided.take() {
+        let _ = tx.send(d);
+    }
+}
 
 /// Request headers never sent on a fill: the cache wants a complete `200` to store, and
 /// answers the client's own conditionals and ranges itself.
@@ -45,8 +70,8 @@ pub(super) fn origin_request(
     fill: bool,
 ) -> Request<()> {
     let mut headers = req.headers.clone();
+    // Forwarding headers were settled at the entrance (`forwarding::admit`).
     strip_hop_by_hop(&mut headers);
-    strip_unkeyed(&mut headers);
     // The engine's requests have no body: a client's body on GET is never forwarded.
     headers.remove(header::CONTENT_LENGTH);
     let method = if fill {
@@ -98,7 +123,10 @@ impl<S: Store + Clone> Cache<S> {
         let head = req.method == Method::HEAD;
         let epoch = self.inner.store.epoch();
         let origin_req = origin_request(&req, stale.as_deref(), true);
-        let result = origin.fetch(origin_req).await;
+        let result = origin
+            .fetch(origin_req)
+            .await
+            .and_then(crate::origin::check_framing);
         let (parts, body) = match result {
             Ok(res) => res.into_parts(),
             Err(e) => {
@@ -167,7 +195,6 @@ impl<S: Store + Clone> Cache<S> {
                 tags,
             } => (policy, vary, timing, tags),
         };
-        status.stored = true;
         let meta = ObjectMeta {
             id: next_object_id(),
             key: key.clone(),
@@ -192,7 +219,24 @@ impl<S: Store + Clone> Cache<S> {
             let (tx, rx) = mpsc::channel(16);
             (Some(tx), CacheBody::channel(rx))
         };
-        tokio::spawn(tee(self.clone(), body, tx, template, leader, epoch));
+        let (decided_tx, decided_rx) = oneshot::channel();
+        tokio::spawn(tee(
+            self.clone(),
+            body,
+            tx,
+            template,
+            leader,
+            epoch,
+            decided_tx,
+        ));
+        match decided_rx.await.unwrap_or(Decided::Streaming) {
+            Decided::Stored => status.stored = true,
+            Decided::TooLarge => status.detail = Some(NotStored::TooLarge.as_str()),
+            Decided::Failed => {
+                return deliver::error(config, StatusCode::BAD_GATEWAY, "origin body failed")
+            }
+            Decided::Streaming => {}
+        }
         deliver::passed(config, parts, rx, status, false)
     }
 }
@@ -218,7 +262,10 @@ fn finish(leader: Option<Leader>, outcome: Outcome) {
 ///
 /// The copy is stored before the client gets the body's last byte (with a `Content-Length`) or
 /// its end (chunked): once a client has a complete miss response, its object is in the store,
-/// so a purge sent after it matches it.
+/// so a purge sent after it matches it. `decided` learns what the response's head may say of
+/// storing: after the store when the body ends within [`READ_BEFORE_ANSWER`] bytes, else
+/// "streaming" as soon as more was read (or the client's channel is full).
+#[allow(clippy::too_many_arguments)]
 async fn tee<S: Store + Clone, B>(
     cache: Cache<S>,
     mut body: B,
@@ -226,6 +273,7 @@ async fn tee<S: Store + Clone, B>(
     template: Template,
     mut leader: Option<Leader>,
     epoch: u64,
+    decided: oneshot::Sender<Decided>,
 ) where
     B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<BoxError>,
@@ -241,6 +289,8 @@ async fn tee<S: Store + Clone, B>(
     let mut buf = BytesMut::with_capacity(expected.unwrap_or(0).min(max));
     // `Some` until the copy is stored (or given up).
     let mut template = Some(template);
+    let mut decided = Some(decided);
+    let mut read = 0usize;
     loop {
         let frame = match tokio::time::timeout(config.origin_body_timeout, body.frame()).await {
             Err(_) => Err::<_, BoxError>("origin body timed out".into()),
@@ -255,6 +305,7 @@ async fn tee<S: Store + Clone, B>(
                 tracing::warn!(error = %e, key = key.as_deref().unwrap_or("-"), "origin body failed; not stored");
                 metrics::counter!("vanish_origin_errors_total").increment(1);
                 finish(leader.take(), Outcome::Failed(StatusCode::BAD_GATEWAY));
+                tell(&mut decided, Decided::Failed);
                 if let Some(tx) = tx {
                     let _ = tx.send(Err(e)).await;
                 }
@@ -264,21 +315,27 @@ async fn tee<S: Store + Clone, B>(
         let Ok(data) = frame.into_data() else {
             continue;
         };
+        read += data.len();
         if template.is_some() {
             if buf.len() + data.len() > max {
                 template = None;
                 buf = BytesMut::new();
                 finish(leader.take(), Outcome::NotStored);
+                tell(&mut decided, Decided::TooLarge);
             } else {
                 buf.extend_from_slice(&data);
                 if expected == Some(buf.len()) {
                     // The last byte: store before the client sees it.
                     if let Some(t) = template.take() {
                         let outcome = store_copy(&cache, t, std::mem::take(&mut buf), epoch).await;
+                        tell(&mut decided, decision(outcome));
                         finish(leader.take(), outcome);
                     }
                 }
             }
+        }
+        if read > READ_BEFORE_ANSWER || tx.as_ref().is_some_and(|t| t.capacity() == 0) {
+            tell(&mut decided, Decided::Streaming);
         }
         if let Some(t) = &tx {
             if t.send(Ok(data)).await.is_err() {
@@ -291,10 +348,19 @@ async fn tee<S: Store + Clone, B>(
     }
     if let Some(t) = template {
         let outcome = store_copy(&cache, t, buf, epoch).await;
+        tell(&mut decided, decision(outcome));
         finish(leader, outcome);
     }
+    tell(&mut decided, Decided::Streaming);
     // Only now does a chunked body end for the client.
     drop(tx);
+}
+
+fn decision(outcome: Outcome) -> Decided {
+    match outcome {
+        Outcome::Stored => Decided::Stored,
+        _ => Decided::Streaming,
+    }
 }
 
 /// Stores the complete copy of a fill; the outcome is what coalesced waiters are told.
@@ -313,7 +379,11 @@ async fn store_copy<S: Store + Clone>(
         policy,
         timing,
     } = template;
-    if !headers.contains_key(header::CONTENT_LENGTH) {
+    // The framing hits are served with is the stored body's own length, whatever the
+    // origin's headers said.
+    if status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
+        headers.remove(header::CONTENT_LENGTH);
+    } else {
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(buf.len()));
     }
     let key = meta.key.clone();

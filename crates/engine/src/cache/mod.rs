@@ -91,6 +91,14 @@ impl<S: Store + Clone> Cache<S> {
         self.inner.policy.prepare(req, self.inner.config.scheme)
     }
 
+    /// Runs the entrance rules on a request (forwarding headers, `Connection`, `Host`; see
+    /// [`crate::forwarding`]). [`Cache::serve`] does it itself; front ends call it for the
+    /// requests they forward on their own (unsafe methods). Returns what the key must add
+    /// for the forwarding headers that were kept.
+    pub fn admit(&self, req: &mut request::Parts) -> Option<String> {
+        crate::forwarding::admit(req, self.inner.config.scheme, &self.inner.config.forwarding)
+    }
+
     /// The store.
     pub fn store(&self) -> &S {
         &self.inner.store
@@ -120,10 +128,23 @@ impl<S: Store + Clone> Cache<S> {
             return self.pass(req, origin, Fwd::Method).await;
         }
         let mut req = req;
-        let Prepared { key, bypass, rule } = match self.prepare(&mut req) {
+        let forwarded = self.admit(&mut req);
+        let Prepared {
+            mut key,
+            bypass,
+            rule,
+        } = match self.prepare(&mut req) {
             Ok(p) => p,
             Err(e) => return deliver::error(&self.inner.config, StatusCode::BAD_REQUEST, &e.0),
         };
+        if let Some(f) = forwarded {
+            let extra = match key.extra() {
+                Some(e) => format!("{e}{f}"),
+                None => f,
+            };
+            key = key.with_extra(Some(extra));
+        }
+
         if bypass {
             metrics::counter!("vanish_requests_total", "result" => "bypass").increment(1);
             return self.pass(req, origin, Fwd::Bypass).await;
@@ -208,7 +229,11 @@ impl<S: Store + Clone> Cache<S> {
     ) -> Response<CacheBody> {
         let head = req.method == Method::HEAD;
         let origin_req = fill::origin_request(&req, None, false);
-        match origin.fetch(origin_req).await {
+        match origin
+            .fetch(origin_req)
+            .await
+            .and_then(crate::origin::check_framing)
+        {
             Ok(res) => {
                 let (parts, body) = res.into_parts();
                 let mut status = CacheStatus::forward(fwd);

@@ -44,6 +44,20 @@ impl<S: Store + Clone> Cache<S> {
         let mut not_modified = not_modified;
         // What the cache keeps of these headers must not pin hyper's read buffer.
         not_modified.headers = crate::headers::detach(&not_modified.headers);
+        // A cookie the origin set on this 304 is meant for the client whose request this is:
+        // it reaches that client, and is never stored.
+        let set_cookies: Vec<_> = not_modified
+            .headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .cloned()
+            .collect();
+        let with_cookies = |mut res: Response<CacheBody>| {
+            for c in &set_cookies {
+                res.headers_mut().append(header::SET_COOKIE, c.clone());
+            }
+            res
+        };
         if !not_modified.headers.contains_key(header::ETAG)
             && !not_modified.headers.contains_key(header::LAST_MODIFIED)
         {
@@ -119,7 +133,13 @@ impl<S: Store + Clone> Cache<S> {
             }
             let mut parts = res_parts;
             parts.headers.remove(header::CONTENT_LENGTH);
-            return deliver::from_parts_and_body(config, &req, parts, old.body.clone(), status);
+            return with_cookies(deliver::from_parts_and_body(
+                config,
+                &req,
+                parts,
+                old.body.clone(),
+                status,
+            ));
         };
         metrics::counter!("vanish_requests_total", "result" => "revalidated").increment(1);
         let new_obj = Arc::new(new_obj);
@@ -145,7 +165,7 @@ impl<S: Store + Clone> Cache<S> {
         }
         status.stored = stored;
         status.ttl = Some(new_obj.ttl_secs(now));
-        deliver::object(config, &new_obj, &req, now, status)
+        with_cookies(deliver::object(config, &new_obj, &req, now, status))
     }
 
     /// Refreshes a stale object in the background (stale-while-revalidate), once per

@@ -16,8 +16,10 @@ pub struct Auth {
 /// The decision on one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
-    /// Go ahead.
-    Allowed,
+    /// Go ahead: the source address is in the allow-list (no token needed).
+    AllowedByAddress,
+    /// Go ahead: a valid token.
+    AllowedByToken,
     /// No or wrong token (answered 401).
     BadToken,
     /// Source address not allowed and no token configured (answered 403).
@@ -35,12 +37,8 @@ impl Auth {
 
     /// Checks a request's source and `Authorization` header.
     pub fn check(&self, source: IpAddr, authorization: Option<&[u8]>) -> Decision {
-        let source = match source {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(source),
-            v4 => v4,
-        };
-        if self.allow.iter().any(|n| n.contains(&source)) {
-            return Decision::Allowed;
+        if vanish_engine::forwarding::peer_in(&self.allow, source) {
+            return Decision::AllowedByAddress;
         }
         if self.tokens.is_empty() {
             return Decision::Forbidden;
@@ -54,7 +52,7 @@ impl Auth {
             ok |= t.as_slice().ct_eq(given);
         }
         if bool::from(ok) {
-            Decision::Allowed
+            Decision::AllowedByToken
         } else {
             Decision::BadToken
         }
@@ -71,11 +69,11 @@ mod tests {
         let open = Auth::new(&[], &loopback);
         assert_eq!(
             open.check("127.0.0.1".parse().unwrap(), None),
-            Decision::Allowed
+            Decision::AllowedByAddress
         );
         assert_eq!(
             open.check("::ffff:127.0.0.1".parse().unwrap(), None),
-            Decision::Allowed
+            Decision::AllowedByAddress
         );
         assert_eq!(
             open.check("10.0.0.1".parse().unwrap(), None),
@@ -88,7 +86,7 @@ mod tests {
         assert_eq!(tok.check(ip, Some(b"s3cret-token")), Decision::BadToken);
         assert_eq!(
             tok.check(ip, Some(b"Bearer s3cret-token")),
-            Decision::Allowed
+            Decision::AllowedByToken
         );
     }
 }

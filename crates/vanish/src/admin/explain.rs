@@ -10,11 +10,21 @@ use serde_json::{json, Value};
 use vanish_engine::object::State;
 use vanish_engine::{Cache, ResourceKey, Store};
 
+/// Request headers whose stored values are never shown: they carry other users' secrets.
+const ALWAYS_REDACTED: [HeaderName; 3] = [
+    http::header::COOKIE,
+    http::header::AUTHORIZATION,
+    http::header::PROXY_AUTHORIZATION,
+];
+
 /// Describes what is stored for `url`; `headers` pick the variant a request would get.
+/// Stored `Vary` values of `Cookie`, `Authorization` and the `redact` headers show as
+/// `"<redacted>"`.
 pub async fn explain<S: Store + Clone>(
     cache: &Cache<S>,
     url: &str,
     headers: &[(String, String)],
+    redact: &[HeaderName],
 ) -> Result<Value, (String, String)> {
     let store = cache.store();
     ResourceKey::parse_url(url).map_err(|e| ("url".to_owned(), e.0))?;
@@ -68,10 +78,13 @@ pub async fn explain<S: Store + Clone>(
                 .vary_values
                 .iter()
                 .map(|(n, v)| {
-                    (
-                        n.as_str().to_owned(),
-                        v.clone().map_or(Value::Null, Value::String),
-                    )
+                    let secret = ALWAYS_REDACTED.contains(n) || redact.contains(n);
+                    let shown = match v {
+                        None => Value::Null,
+                        Some(_) if secret => Value::String("<redacted>".to_owned()),
+                        Some(v) => Value::String(v.clone()),
+                    };
+                    (n.as_str().to_owned(), shown)
                 })
                 .collect();
             json!({

@@ -5,6 +5,7 @@
 //! directly except `explain`, which only reads.
 
 pub mod auth;
+pub mod browser;
 pub mod explain;
 
 use std::net::SocketAddr;
@@ -22,6 +23,7 @@ use vanish_engine::{
 };
 
 use self::auth::{Auth, Decision};
+use self::browser::BrowserGuard;
 
 /// The admin service.
 #[derive(Clone)]
@@ -34,6 +36,10 @@ pub struct Admin<S> {
     pub store: S,
     /// Who may call.
     pub auth: Auth,
+    /// Which `Host` and `Origin` values are answered (keeps web pages out).
+    pub browser: BrowserGuard,
+    /// Request headers whose stored values `explain` never shows.
+    pub redact: Vec<http::HeaderName>,
     /// Metrics renderer.
     pub metrics: PrometheusHandle,
     /// Largest request body accepted.
@@ -88,25 +94,30 @@ impl<S: Store + Clone> Admin<S> {
             .headers()
             .get(header::AUTHORIZATION)
             .map(|v| v.as_bytes());
-        match self.auth.check(remote.ip(), auth) {
-            Decision::Allowed => {}
-            Decision::BadToken => {
-                let mut r = error(
-                    StatusCode::UNAUTHORIZED,
-                    "authorization",
-                    "a valid 'Authorization: Bearer <token>' header is required",
-                );
-                r.headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-                return Ok(r);
-            }
-            Decision::Forbidden => {
-                return Ok(error(
+        let by_address =
+            match self.auth.check(remote.ip(), auth) {
+                Decision::AllowedByAddress => true,
+                Decision::AllowedByToken => false,
+                Decision::BadToken => {
+                    let mut r = error(
+                        StatusCode::UNAUTHORIZED,
+                        "authorization",
+                        "a valid 'Authorization: Bearer <token>' header is required",
+                    );
+                    r.headers_mut()
+                        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                    return Ok(r);
+                }
+                Decision::Forbidden => return Ok(error(
                     StatusCode::FORBIDDEN,
                     "",
                     "this address may not use the admin API (configure [admin] tokens or allow)",
-                ))
-            }
+                )),
+            };
+        if let Err((status, field, message)) =
+            self.browser.check(req.method(), req.headers(), by_address)
+        {
+            return Ok(error(status, field, &message));
         }
         let path = req.uri().path().to_owned();
         let res = match (req.method().clone(), path.as_str()) {
@@ -162,6 +173,13 @@ impl<S: Store + Clone> Admin<S> {
     }
 
     async fn invalidate(&self, req: Request<Incoming>) -> Response<CacheBody> {
+        if !browser::is_json(req.headers()) {
+            return error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "content-type",
+                "send the purge as JSON with 'Content-Type: application/json'",
+            );
+        }
         let body = match Limited::new(req.into_body(), self.max_body).collect().await {
             Ok(b) => b.to_bytes(),
             Err(_) => {
@@ -250,7 +268,7 @@ impl<S: Store + Clone> Admin<S> {
                 "is required: /explain?url=http://host/path",
             );
         };
-        match explain::explain(&self.cache, &url, &headers).await {
+        match explain::explain(&self.cache, &url, &headers, &self.redact).await {
             Ok(v) => json_response(StatusCode::OK, &v),
             Err((field, msg)) => error(StatusCode::BAD_REQUEST, &field, &msg),
         }

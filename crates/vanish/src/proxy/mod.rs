@@ -77,7 +77,13 @@ impl<S: Store + Clone> Proxy<S> {
     }
 
     /// Forwards a request with its body, uncached, then invalidates what it changed.
-    async fn forward(&self, parts: http::request::Parts, body: Incoming) -> Response<CacheBody> {
+    async fn forward(
+        &self,
+        mut parts: http::request::Parts,
+        body: Incoming,
+    ) -> Response<CacheBody> {
+        // Nothing is stored for these, so what the key would add is not needed.
+        let _ = self.cache.admit(&mut parts);
         let config = self.cache.config();
         let head_parts = parts.clone();
         // Remember whether a failure came from the client's body (malformed chunks, early
@@ -90,7 +96,11 @@ impl<S: Store + Clone> Proxy<S> {
                 Box::new(e) as vanish_engine::BoxError
             })
             .boxed();
-        let sent = self.upstream.send(Request::from_parts(parts, body)).await;
+        let sent = self
+            .upstream
+            .send(Request::from_parts(parts, body))
+            .await
+            .and_then(vanish_engine::origin::check_framing);
         if sent.is_err() && client_body_failed.load(Ordering::Acquire) {
             return refuse(http::StatusCode::BAD_REQUEST, "malformed request body");
         }

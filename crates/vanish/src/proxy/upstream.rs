@@ -4,7 +4,6 @@
 //! the connect and response timeouts (502 and 504). It implements the engine's [`Origin`] for
 //! fills, and forwards unsafe methods with their bodies.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,11 +17,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio::sync::Semaphore;
 use vanish_engine::headers::strip_hop_by_hop;
-use vanish_engine::{BoxError, Origin, OriginError};
+use vanish_engine::{BoxError, Origin, OriginError, Scheme};
 
-/// The address of the client a request came from (a request extension).
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub SocketAddr);
+pub use vanish_engine::forwarding::ClientAddr;
 
 /// Body type sent upstream.
 pub type UpstreamBody = BoxBody<Bytes, BoxError>;
@@ -33,6 +30,8 @@ pub struct Upstream {
     client: Client<HttpConnector, UpstreamBody>,
     scheme_authority: (http::uri::Scheme, http::uri::Authority),
     response_timeout: Duration,
+    /// The scheme the cache's clients speak (`X-Forwarded-Proto`, `Forwarded: proto=`).
+    client_scheme: Scheme,
     /// Requests in flight to the origin at most.
     slots: Arc<Semaphore>,
 }
@@ -44,6 +43,7 @@ impl Upstream {
         connect_timeout: Duration,
         response_timeout: Duration,
         max_connections: usize,
+        client_scheme: Scheme,
     ) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(connect_timeout));
@@ -62,6 +62,7 @@ impl Upstream {
                     .expect("validated upstream has an authority"),
             ),
             response_timeout,
+            client_scheme,
             slots: Arc::new(Semaphore::new(max_connections.max(1))),
         }
     }
@@ -85,7 +86,7 @@ impl Upstream {
         *req.uri_mut() = uri;
         *req.version_mut() = http::Version::HTTP_11;
         let client_addr = req.extensions().get::<ClientAddr>().copied();
-        add_forwarding_headers(req.headers_mut(), client_addr);
+        add_forwarding_headers(req.headers_mut(), client_addr, self.client_scheme);
         let slots = self.slots.clone();
         let attempt = async move {
             // The permit is held until the response headers arrive (bodies stream after).
@@ -123,33 +124,49 @@ fn describe(e: &hyper_util::client::legacy::Error) -> String {
     msg
 }
 
-/// Adds `Via`, `X-Forwarded-For` and `Forwarded` (hop-by-hop headers already stripped).
-pub fn add_forwarding_headers(h: &mut http::HeaderMap, client: Option<ClientAddr>) {
+/// Sets the forwarding headers from what the proxy knows: `Via`, `X-Forwarded-For`,
+/// `X-Forwarded-Proto`, `X-Forwarded-Host` and `Forwarded` (RFC 7239).
+///
+/// A client's own forwarding headers never get here (`forwarding::admit` drops them); what is
+/// present came from a trusted proxy in front (or the pass-list) and is kept: its
+/// `X-Forwarded-For` and `Forwarded` are appended to, its `-Proto` and `-Host` stay.
+pub fn add_forwarding_headers(h: &mut http::HeaderMap, client: Option<ClientAddr>, scheme: Scheme) {
     strip_hop_by_hop(h);
     h.append(header::VIA, HeaderValue::from_static("1.1 vanish"));
-    if let Some(ClientAddr(addr)) = client {
-        let ip = addr.ip().to_string();
-        let xff = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-            Some(prev) => format!("{prev}, {ip}"),
-            None => ip.clone(),
-        };
-        if let Ok(v) = HeaderValue::from_str(&xff) {
-            h.insert("x-forwarded-for", v);
+    let proto = scheme.as_str();
+    if !h.contains_key("x-forwarded-proto") {
+        h.insert("x-forwarded-proto", HeaderValue::from_static(proto));
+    }
+    let host = h.get(header::HOST).cloned();
+    if let Some(host) = &host {
+        if !h.contains_key("x-forwarded-host") {
+            h.insert("x-forwarded-host", host.clone());
         }
-        let node = if addr.is_ipv6() {
-            format!("\"[{ip}]\"")
-        } else {
-            ip
-        };
-        let mut fwd = format!("for={node};proto=http");
-        if let Some(host) = h.get(header::HOST).and_then(|v| v.to_str().ok()) {
-            if host.bytes().all(|b| b.is_ascii_graphic()) && !host.contains('"') {
-                fwd.push_str(&format!(";host=\"{host}\""));
-            }
+    }
+    let Some(ClientAddr(addr)) = client else {
+        return;
+    };
+    let ip = addr.ip().to_string();
+    let xff = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prev) => format!("{prev}, {ip}"),
+        None => ip.clone(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        h.insert("x-forwarded-for", v);
+    }
+    let node = if addr.is_ipv6() {
+        format!("\"[{ip}]\"")
+    } else {
+        ip
+    };
+    let mut fwd = format!("for={node};proto={proto}");
+    if let Some(host) = host.as_ref().and_then(|v| v.to_str().ok()) {
+        if host.bytes().all(|b| b.is_ascii_graphic()) && !host.contains('"') {
+            fwd.push_str(&format!(";host=\"{host}\""));
         }
-        if let Ok(v) = HeaderValue::from_str(&fwd) {
-            h.append(header::FORWARDED, v);
-        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&fwd) {
+        h.append(header::FORWARDED, v);
     }
 }
 
