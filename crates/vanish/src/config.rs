@@ -192,6 +192,12 @@ pub struct LimitsSection {
     pub max_origin_connections: Option<usize>,
     /// Concurrent client connections (default 10000; further connections wait to be accepted).
     pub max_client_connections: Option<usize>,
+    /// Free connection slots kept: when no more are free, the oldest idle connections (no
+    /// request in progress) are closed (default a tenth of max_client_connections).
+    pub connection_reserve: Option<usize>,
+    /// Longest wait for a request head, from accepting a connection and from the end of each
+    /// response (so also how long an idle keep-alive connection stays open; default `30s`).
+    pub header_read_timeout: Option<String>,
 }
 
 /// The effective limits.
@@ -211,6 +217,10 @@ pub struct Limits {
     pub max_origin_connections: usize,
     /// Concurrent client connections.
     pub max_client_connections: usize,
+    /// Free connection slots below which idle connections are closed.
+    pub connection_reserve: usize,
+    /// Longest wait for a request head (first byte included) and idle keep-alive time.
+    pub header_read_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -223,6 +233,8 @@ impl Default for Limits {
             max_admin_body: 1024 * 1024,
             max_origin_connections: 512,
             max_client_connections: 10_000,
+            connection_reserve: 1_000,
+            header_read_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -489,7 +501,29 @@ fn limits(l: &LimitsSection) -> Result<Limits, ConfigError> {
             l.max_client_connections,
             d.max_client_connections,
         )?,
+        connection_reserve: 0,
+        header_read_timeout: opt_duration(
+            "limits.header_read_timeout",
+            l.header_read_timeout.as_deref(),
+            d.header_read_timeout,
+        )?,
     };
+    let out = Limits {
+        connection_reserve: match l.connection_reserve {
+            Some(r) if r >= out.max_client_connections => return Err(ConfigError(format!(
+                "limits.connection_reserve: {r} must be below limits.max_client_connections ({})",
+                out.max_client_connections
+            ))),
+            Some(r) => r,
+            None => out.max_client_connections / 10,
+        },
+        ..out
+    };
+    if out.header_read_timeout.is_zero() {
+        return Err(ConfigError(
+            "limits.header_read_timeout: must be more than 0".into(),
+        ));
+    }
     positive("limits.max_tags", l.max_tags, 1)?;
     positive("limits.max_tag_bytes", l.max_tag_bytes, 1)?;
     if out.max_header_bytes < 8192 {

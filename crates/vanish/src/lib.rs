@@ -4,7 +4,7 @@
 //! embedded memory store, its admin API, and the command-line client for that API.
 //!
 //! - [`config`]: the TOML file and flags;
-//! - [`server`]: listeners and graceful shutdown;
+//! - [`server`]: listeners and graceful shutdown (`connections`: slots, idle eviction);
 //! - [`proxy`]: the client-facing service and the upstream;
 //! - [`admin`]: purge, explain, metrics, health;
 //! - [`cli`]: the `vanish purge` / `vanish explain` client;
@@ -18,6 +18,7 @@ pub mod admin;
 pub mod allocator;
 pub mod cli;
 pub mod config;
+mod connections;
 pub mod demo;
 pub mod proxy;
 pub mod server;

@@ -14,7 +14,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use vanish_engine::{Cache, CacheBody, Store};
 use vanish_memory::MemoryStore;
@@ -23,6 +23,7 @@ use crate::admin::auth::Auth;
 use crate::admin::browser::BrowserGuard;
 use crate::admin::Admin;
 use crate::config::Settings;
+use crate::connections::{Slots, Tracked};
 use crate::proxy::upstream::Upstream;
 use crate::proxy::Proxy;
 use crate::telemetry;
@@ -118,6 +119,8 @@ pub async fn start_with_store<S: Store + Clone>(
     let limits = ConnLimits {
         max_header_bytes: settings.limits.max_header_bytes,
         max_connections: settings.limits.max_client_connections,
+        reserve: settings.limits.connection_reserve,
+        header_read_timeout: settings.limits.header_read_timeout,
     };
     let t1 = tokio::spawn(accept_loop(
         proxy_listener,
@@ -136,6 +139,7 @@ pub async fn start_with_store<S: Store + Clone>(
         grace,
         ConnLimits {
             max_connections: 1024,
+            reserve: 64,
             ..limits
         },
         move |req, remote| {
@@ -162,6 +166,11 @@ fn with_context(e: std::io::Error, what: &str, addr: SocketAddr) -> std::io::Err
 struct ConnLimits {
     max_header_bytes: usize,
     max_connections: usize,
+    /// Free slots below which idle connections are closed to make room.
+    reserve: usize,
+    /// Longest wait for a request head: from accepting for the first one, and (hyper's
+    /// timer) from the end of each response for the next one, idle keep-alive included.
+    header_read_timeout: Duration,
 }
 
 async fn accept_loop<F, Fut>(
@@ -181,23 +190,20 @@ async fn accept_loop<F, Fut>(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30))
+        .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(limits.max_header_bytes)
         .keep_alive(true);
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let slots = Slots::new(limits.max_connections, limits.reserve);
     loop {
-        // At the connection limit, stop accepting (the kernel's backlog holds newcomers).
-        let permit = tokio::select! {
-            p = slots.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
+        // At the connection limit, stop accepting (the kernel's backlog holds newcomers);
+        // near it, idle connections are closed to make room.
+        let slot = tokio::select! {
+            s = slots.acquire() => match s {
+                Some(s) => s,
+                None => break,
             },
             _ = shutdown.changed() => break,
         };
-        if slots.available_permits() == 0 {
-            metrics::counter!("vanish_limit_hits_total", "limit" => "client_connections")
-                .increment(1);
-        }
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, remote) = match accepted {
@@ -211,14 +217,43 @@ async fn accept_loop<F, Fut>(
                 };
                 let _ = stream.set_nodelay(true);
                 let h = handler.clone();
-                let svc = service_fn(move |req| h(req, remote));
+                let tracker = slot.tracker();
+                let svc = service_fn(move |req| {
+                    let busy = tracker.start();
+                    let res = h(req, remote);
+                    async move {
+                        let res = res.await?;
+                        Ok::<_, std::convert::Infallible>(res.map(|b| Tracked::new(b, busy)))
+                    }
+                });
                 let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
                 let conn = graceful.watch(conn);
+                let first_head = limits.header_read_timeout;
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, %remote, "connection ended with an error");
+                    tokio::pin!(conn);
+                    let first_deadline = tokio::time::sleep(first_head);
+                    tokio::pin!(first_deadline);
+                    loop {
+                        tokio::select! {
+                            r = &mut conn => {
+                                if let Err(e) = r {
+                                    tracing::debug!(error = %e, %remote, "connection ended with an error");
+                                }
+                                break;
+                            }
+                            // The first request head (protocol detection included) in time.
+                            _ = &mut first_deadline, if !slot.has_had_a_request() => {
+                                tracing::debug!(%remote, "no request within the header read timeout; closed");
+                                break;
+                            }
+                            _ = slot.evicted() => {
+                                if slot.is_idle() {
+                                    break;
+                                }
+                            }
+                        }
                     }
-                    drop(permit);
+                    drop(slot);
                 });
             }
             _ = shutdown.changed() => break,

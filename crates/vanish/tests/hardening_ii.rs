@@ -612,3 +612,74 @@ async fn a_cookie_set_on_a_revalidation_reaches_that_client_and_is_never_stored(
     assert!(hit.is_hit(), "{}", hit.cache_status());
     assert_eq!(hit.header("set-cookie"), None, "the cookie was stored");
 }
+
+/// Reads until the peer closes (or resets) the connection, within `limit`.
+async fn closed_within(mut s: TcpStream, limit: Duration) -> Vec<u8> {
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(limit, s.read_to_end(&mut out)).await;
+    assert!(
+        read.is_ok(),
+        "the connection was not closed within {limit:?}"
+    );
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_slow_connections_are_closed_by_timeouts() {
+    let origin = TestOrigin::start(reflecting_origin()).await;
+    let v = TestVanish::start_with(&origin.url(), "[limits]\nheader_read_timeout = \"1s\"\n").await;
+    let addr = v.running.proxy_addr;
+    // No byte at all; half a request head; a keep-alive connection left idle after a request.
+    let silent = TcpStream::connect(addr).await.unwrap();
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /slow HTTP/1.1\r\nHost: a\r\n")
+        .await
+        .unwrap();
+    let mut kept = TcpStream::connect(addr).await.unwrap();
+    kept.write_all(b"GET /kept HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let limit = Duration::from_secs(30);
+    assert!(closed_within(silent, limit).await.is_empty());
+    let slow_out = closed_within(slow, limit).await;
+    assert!(
+        !String::from_utf8_lossy(&slow_out).contains("200 OK"),
+        "the half head was not served"
+    );
+    let kept_out = String::from_utf8_lossy(&closed_within(kept, limit).await).into_owned();
+    assert!(kept_out.starts_with("HTTP/1.1 200"), "{kept_out}");
+    assert_eq!(origin.count("/slow"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_cannot_hold_every_slot() {
+    let origin = TestOrigin::start(reflecting_origin()).await;
+    // Long header timeout: only the slot reserve can free the slots here.
+    let v = TestVanish::start_with(
+        &origin.url(),
+        "[limits]\nmax_client_connections = 4\nheader_read_timeout = \"300s\"\n",
+    )
+    .await;
+    let addr = v.running.proxy_addr;
+    let mut idle = Vec::new();
+    for _ in 0..8 {
+        idle.push(TcpStream::connect(addr).await.unwrap());
+    }
+    // A client with a request is served although idle connections took every slot.
+    for i in 0..3 {
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(
+            format!("GET /real-{i} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+        let out =
+            String::from_utf8_lossy(&closed_within(c, Duration::from_secs(30)).await).into_owned();
+        assert!(out.starts_with("HTTP/1.1 200"), "request {i}: {out}");
+    }
+    // The oldest idle connections were closed to make room.
+    let first = idle.remove(0);
+    assert!(closed_within(first, Duration::from_secs(30))
+        .await
+        .is_empty());
+}
