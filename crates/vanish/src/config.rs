@@ -198,6 +198,8 @@ pub struct LimitsSection {
     /// Longest wait for a request head, from accepting a connection and from the end of each
     /// response (so also how long an idle keep-alive connection stays open; default `30s`).
     pub header_read_timeout: Option<String>,
+    /// Longest wait for the next piece of a request body (default `30s`; answered 408).
+    pub body_read_timeout: Option<String>,
 }
 
 /// The effective limits.
@@ -221,6 +223,8 @@ pub struct Limits {
     pub connection_reserve: usize,
     /// Longest wait for a request head (first byte included) and idle keep-alive time.
     pub header_read_timeout: Duration,
+    /// Longest wait for the next piece of a request body.
+    pub body_read_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -235,6 +239,7 @@ impl Default for Limits {
             max_client_connections: 10_000,
             connection_reserve: 1_000,
             header_read_timeout: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -507,22 +512,32 @@ fn limits(l: &LimitsSection) -> Result<Limits, ConfigError> {
             l.header_read_timeout.as_deref(),
             d.header_read_timeout,
         )?,
+        body_read_timeout: opt_duration(
+            "limits.body_read_timeout",
+            l.body_read_timeout.as_deref(),
+            d.body_read_timeout,
+        )?,
     };
     let out = Limits {
         connection_reserve: match l.connection_reserve {
-            Some(r) if r >= out.max_client_connections => return Err(ConfigError(format!(
+            Some(r) if r >= out.max_client_connections => {
+                return Err(ConfigError(format!(
                 "limits.connection_reserve: {r} must be below limits.max_client_connections ({})",
                 out.max_client_connections
-            ))),
+            )))
+            }
             Some(r) => r,
             None => out.max_client_connections / 10,
         },
         ..out
     };
-    if out.header_read_timeout.is_zero() {
-        return Err(ConfigError(
-            "limits.header_read_timeout: must be more than 0".into(),
-        ));
+    for (name, d) in [
+        ("limits.header_read_timeout", out.header_read_timeout),
+        ("limits.body_read_timeout", out.body_read_timeout),
+    ] {
+        if d.is_zero() {
+            return Err(ConfigError(format!("{name}: must be more than 0")));
+        }
     }
     positive("limits.max_tags", l.max_tags, 1)?;
     positive("limits.max_tag_bytes", l.max_tag_bytes, 1)?;

@@ -97,6 +97,7 @@ pub async fn start_with_store<S: Store + Clone>(
         cache: cache.clone(),
         upstream,
         max_url_bytes: settings.limits.max_url_bytes,
+        body_read_timeout: settings.limits.body_read_timeout,
     });
     let admin = Arc::new(Admin {
         invalidator: cache.invalidator(),

@@ -683,3 +683,19 @@ async fn idle_connections_cannot_hold_every_slot() {
         .await
         .is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_body_that_stops_coming_is_answered_408() {
+    let origin = TestOrigin::start(reflecting_origin()).await;
+    let v = TestVanish::start_with(&origin.url(), "[limits]\nbody_read_timeout = \"1s\"\n").await;
+    let mut c = TcpStream::connect(v.running.proxy_addr).await.unwrap();
+    c.write_all(b"POST /form HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789")
+        .await
+        .unwrap();
+    let out =
+        String::from_utf8_lossy(&closed_within(c, Duration::from_secs(30)).await).into_owned();
+    assert!(out.starts_with("HTTP/1.1 408"), "{out}");
+    // A body that keeps coming, however slowly overall, is forwarded whole.
+    let ok = send("POST", &v.url("/form"), &[], "complete body").await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+}

@@ -5,6 +5,7 @@
 //! (RFC 9111 section 4.4). Caching decisions live in the engine, never here.
 
 pub mod guard;
+pub mod slow_body;
 pub mod upstream;
 
 use std::convert::Infallible;
@@ -29,6 +30,8 @@ pub struct Proxy<S> {
     pub upstream: Upstream,
     /// Longest request target accepted.
     pub max_url_bytes: usize,
+    /// Longest wait for the next piece of a request body (answered 408 past it).
+    pub body_read_timeout: std::time::Duration,
 }
 
 /// The cache's own refusal: plain text, never stored, connection closed.
@@ -87,13 +90,17 @@ impl<S: Store + Clone> Proxy<S> {
         let config = self.cache.config();
         let head_parts = parts.clone();
         // Remember whether a failure came from the client's body (malformed chunks, early
-        // end): that is the client's fault (400), not the origin's (502).
+        // end: 400; too slow: 408): that is the client's fault, not the origin's (502).
         let client_body_failed = Arc::new(AtomicBool::new(false));
-        let flag = client_body_failed.clone();
-        let body = body
+        let client_body_slow = Arc::new(AtomicBool::new(false));
+        let (flag, slow) = (client_body_failed.clone(), client_body_slow.clone());
+        let body = slow_body::SlowBody::new(body, self.body_read_timeout)
             .map_err(move |e| {
+                if e.is::<slow_body::BodyTimedOut>() {
+                    slow.store(true, Ordering::Release);
+                }
                 flag.store(true, Ordering::Release);
-                Box::new(e) as vanish_engine::BoxError
+                e
             })
             .boxed();
         let sent = self
@@ -101,6 +108,9 @@ impl<S: Store + Clone> Proxy<S> {
             .send(Request::from_parts(parts, body))
             .await
             .and_then(vanish_engine::origin::check_framing);
+        if sent.is_err() && client_body_slow.load(Ordering::Acquire) {
+            return refuse(http::StatusCode::REQUEST_TIMEOUT, "request body too slow");
+        }
         if sent.is_err() && client_body_failed.load(Ordering::Acquire) {
             return refuse(http::StatusCode::BAD_REQUEST, "malformed request body");
         }
