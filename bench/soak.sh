@@ -154,7 +154,7 @@ RSS_END=$(rss VmRSS)
 RSS_MAX=$(rss VmHWM)
 curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" > "$OUT/metrics.txt" || true
 # Leak or retention? Empty the cache, let the reclaimer run, and look again.
-curl -s -X POST -d '{"type":"all"}' "http://127.0.0.1:$ADMIN_PORT/invalidate" > /dev/null || true
+curl -s -X POST -H 'content-type: application/json' -d '{"type":"all"}' "http://127.0.0.1:$ADMIN_PORT/invalidate" > /dev/null || true
 sleep 10
 RSS_EMPTIED=$(rss VmRSS)
 curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" > "$OUT/metrics-emptied.txt" || true

@@ -442,7 +442,7 @@ class Driver:
                 ("+headers" if "headers" in sel else "")
             res["by_type"][kind] = res["by_type"].get(kind, 0) + 1
             try:
-                status, _, b = await admin.request("POST", "/invalidate", {"Host": "admin",
+                status, _, b = await admin.request("POST", "/invalidate", {"Host": "127.0.0.1",
                                                    "Content-Type": "application/json"},
                                                    json.dumps(body).encode())
             except Exception:  # noqa: BLE001

@@ -77,7 +77,7 @@ async fn run(cli: Cli) -> Result<(), (i32, String)> {
                 "Vanish demo: origin on http://{origin}, proxy on http://{p}, admin on http://{ad}\n\
                  Try:\n  curl -si http://{p}/posts/1 | grep -i -e cache-status -e age -e render\n  \
                  curl -si http://{p}/posts/1 | grep -i -e cache-status -e age -e render   # now a hit\n  \
-                 curl -s -X POST http://{ad}/invalidate -d '{{\"type\":\"tag\",\"tag\":\"post-1\"}}'\n  \
+                 curl -s -X POST http://{ad}/invalidate -H 'content-type: application/json' -d '{{\"type\":\"tag\",\"tag\":\"post-1\"}}'\n  \
                  curl -si http://{p}/posts/1 | grep -i cache-status                       # a miss again"
             );
             serve(settings, signals).await
