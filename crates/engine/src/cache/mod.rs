@@ -188,9 +188,20 @@ impl<S: Store + Clone> Cache<S> {
             let epoch = self.inner.store.epoch();
             match self.inner.coalescer.join(&key, epoch) {
                 Join::Lead(leader) => {
+                    // A fill that ended between our lookup and our join has stored its object
+                    // (stores happen before flights end): look once more before filling again.
+                    let now = SystemTime::now();
+                    if let Some(obj) = self.lookup(&key, &req.headers, now).await {
+                        if lookup::judge(&obj, &req, now) == Judgement::Fresh {
+                            leader.finish(Outcome::Stored);
+                            metrics::counter!("vanish_requests_total", "result" => "hit")
+                                .increment(1);
+                            return deliver::hit(&self.inner.config, &obj, &req, now, None);
+                        }
+                    }
                     return self
                         .fill(key, rule, req, stale, Some(leader), fwd, origin)
-                        .await
+                        .await;
                 }
                 Join::Follow(rx) => match coalesce::wait(rx).await {
                     Outcome::Stored | Outcome::Abandoned => continue,
