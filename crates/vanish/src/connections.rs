@@ -12,6 +12,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
@@ -25,8 +26,17 @@ pub(crate) struct Slots {
     open: Mutex<BTreeMap<u64, Arc<ConnState>>>,
 }
 
+/// How long a new connection may take to send its first request before it counts as idle
+/// (its request may already be in the socket, not yet parsed).
+const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
+
+/// How often a listener waiting for a slot looks again for idle connections to close.
+const RECHECK: Duration = Duration::from_millis(250);
+
 /// One open connection, as the slot table sees it.
 pub(crate) struct ConnState {
+    /// When it was accepted.
+    opened: Instant,
     /// Requests in progress (until their response bodies end).
     busy: AtomicUsize,
     /// Requests seen so far.
@@ -56,22 +66,33 @@ impl Slots {
         })
     }
 
-    /// Waits for a free slot (closing idle connections when few are left), or `None` once the
-    /// semaphore is closed.
+    /// Waits for a free slot (closing idle connections when few are left, and again while it
+    /// waits), or `None` once the semaphore is closed.
     pub(crate) async fn acquire(self: &Arc<Self>) -> Option<Slot> {
-        if self.semaphore.available_permits() <= self.reserve {
-            self.evict_idle(self.reserve + 1 - self.semaphore.available_permits());
-        }
-        let permit = match self.semaphore.clone().try_acquire_owned() {
-            Ok(p) => p,
-            Err(_) => {
+        let mut counted = false;
+        let permit = loop {
+            let free = self.semaphore.available_permits();
+            if free <= self.reserve {
+                self.evict_idle(self.reserve + 1 - free);
+            }
+            match self.semaphore.clone().try_acquire_owned() {
+                Ok(p) => break p,
+                Err(tokio::sync::TryAcquireError::Closed) => return None,
+                Err(tokio::sync::TryAcquireError::NoPermits) => {}
+            }
+            if !counted {
+                counted = true;
                 metrics::counter!("vanish_limit_hits_total", "limit" => "client_connections")
                     .increment(1);
-                self.semaphore.clone().acquire_owned().await.ok()?
+            }
+            tokio::select! {
+                p = self.semaphore.clone().acquire_owned() => break p.ok()?,
+                _ = tokio::time::sleep(RECHECK) => {}
             }
         };
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let state = Arc::new(ConnState {
+            opened: Instant::now(),
             busy: AtomicUsize::new(0),
             requests: AtomicUsize::new(0),
             close: Notify::new(),
@@ -85,7 +106,8 @@ impl Slots {
         })
     }
 
-    /// Closes up to `n` idle connections, oldest first.
+    /// Closes up to `n` idle connections, oldest first: no request in progress, and either
+    /// idle after a request (keep-alive) or without one for [`FIRST_REQUEST_GRACE`].
     fn evict_idle(&self, n: usize) {
         let open = self.lock();
         let mut closed = 0;
@@ -93,7 +115,10 @@ impl Slots {
             if closed == n {
                 break;
             }
-            if state.busy.load(Ordering::Acquire) == 0 {
+            let idle = state.busy.load(Ordering::Acquire) == 0
+                && (state.requests.load(Ordering::Acquire) > 0
+                    || state.opened.elapsed() >= FIRST_REQUEST_GRACE);
+            if idle {
                 state.close.notify_one();
                 closed += 1;
             }
@@ -205,12 +230,23 @@ impl<B: Body<Data = Bytes> + Unpin> Body for Tracked<B> {
 mod tests {
     use super::*;
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn idle_connections_are_closed_first_when_slots_run_low() {
         let slots = Slots::new(3, 1);
         let idle = slots.acquire().await.unwrap();
         let busy = slots.acquire().await.unwrap();
         let _request = busy.tracker().start();
+        // A connection that just arrived may still be sending its first request.
+        slots.evict_idle(1);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(1), idle.evicted())
+                .await
+                .is_err(),
+            "a new connection was closed before its grace"
+        );
+        // Once idle past the grace (keep-alive idle after a request counts at once)...
+        let finished = idle.tracker().start();
+        drop(finished);
         // Two of three taken, one free = the reserve: the next accept closes the idle one.
         let third = slots.acquire().await.unwrap();
         tokio::time::timeout(std::time::Duration::from_secs(10), idle.evicted())

@@ -280,8 +280,9 @@ async fn the_origin_receives_the_normalised_host() {
     }
 }
 
-/// An origin on a raw socket that answers every request with `response` (then closes), and
-/// counts the requests.
+/// An origin on a raw socket that answers every request with `response` (then closes, as its
+/// `Connection: close` says, so the proxy never reuses a connection it is closing), and counts
+/// the requests.
 async fn raw_origin(response: &'static [u8]) -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -331,19 +332,19 @@ async fn origin_responses_with_ambiguous_framing_are_refused_and_never_stored() 
     let cases: [(&str, &'static [u8]); 4] = [
         (
             "chunked with a shorter Content-Length",
-            b"HTTP/1.1 200 OK\r\ncache-control: max-age=60\r\ntransfer-encoding: chunked\r\ncontent-length: 10\r\n\r\n50\r\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\r\n0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nconnection: close\r\ncache-control: max-age=60\r\ntransfer-encoding: chunked\r\ncontent-length: 10\r\n\r\n50\r\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\r\n0\r\n\r\n",
         ),
         (
             "chunked with a longer Content-Length",
-            b"HTTP/1.1 200 OK\r\ncache-control: max-age=60\r\ntransfer-encoding: chunked\r\ncontent-length: 500\r\n\r\n14\r\nBBBBBBBBBBBBBBBBBBBB\r\n0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nconnection: close\r\ncache-control: max-age=60\r\ntransfer-encoding: chunked\r\ncontent-length: 500\r\n\r\n14\r\nBBBBBBBBBBBBBBBBBBBB\r\n0\r\n\r\n",
         ),
         (
             "Content-Length equal to the first chunk",
-            b"HTTP/1.1 200 OK\r\ncache-control: max-age=60\r\ncontent-length: 4\r\ntransfer-encoding: chunked\r\n\r\n4\r\nCCCC\r\n4\r\nDDDD\r\n0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nconnection: close\r\ncache-control: max-age=60\r\ncontent-length: 4\r\ntransfer-encoding: chunked\r\n\r\n4\r\nCCCC\r\n4\r\nDDDD\r\n0\r\n\r\n",
         ),
         (
             "a transfer coding other than chunked",
-            b"HTTP/1.1 200 OK\r\ncache-control: max-age=60\r\ntransfer-encoding: gzip, chunked\r\n\r\n5\r\nEEEEE\r\n0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nconnection: close\r\ncache-control: max-age=60\r\ntransfer-encoding: gzip, chunked\r\n\r\n5\r\nEEEEE\r\n0\r\n\r\n",
         ),
     ];
     for (what, response) in cases {
@@ -381,7 +382,7 @@ async fn origin_responses_with_ambiguous_framing_are_refused_and_never_stored() 
 async fn stored_framing_is_the_stored_bodys_own() {
     // A plain chunked body (no Content-Length): the hit carries the exact length.
     let (url, count) = raw_origin(
-        b"HTTP/1.1 200 OK\r\ncache-control: max-age=60\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nconnection: close\r\ncache-control: max-age=60\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n",
     )
     .await;
     let v = TestVanish::start(&url).await;
