@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
@@ -93,6 +93,9 @@ impl TestOrigin {
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
+                    // Out of file descriptors and similar: back off instead of spinning a
+                    // worker thread the test's own tasks need.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 };
                 let (seen, counts, handler) = (s2.clone(), c2.clone(), handler.clone());
@@ -179,12 +182,50 @@ impl TestOrigin {
     }
 
     /// Stops accepting connections (existing pooled connections are closed too).
+    ///
+    /// The listener closes when the aborted task is next scheduled, not at once: a test that
+    /// needs the port to refuse connections uses [`TestOrigin::stop_and_hold`].
     pub fn stop(&self) {
         self.task.abort();
         for c in self.conns.lock().unwrap().drain(..) {
             c.abort();
         }
     }
+
+    /// Stops the origin and waits (up to 20 s) until its listener is closed; then holds the
+    /// port with a bound socket that never listens, so connections to the origin's address are
+    /// refused while the returned socket lives and no other test's listener (and no
+    /// self-connecting client) can take the port meanwhile.
+    pub async fn stop_and_hold(&self) -> tokio::net::TcpSocket {
+        self.stop();
+        let limit = Duration::from_secs(20);
+        let start = Instant::now();
+        loop {
+            let s = tokio::net::TcpSocket::new_v4().unwrap();
+            // Connections the aborted origin closed linger in TIME_WAIT on this port.
+            s.set_reuseaddr(true).unwrap();
+            match s.bind(self.addr) {
+                Ok(()) => return s,
+                Err(e) => assert!(
+                    start.elapsed() < limit,
+                    "the stopped origin's listener on {} did not close within {limit:?}: {e}",
+                    self.addr
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// A loopback address where connections are refused: the returned socket is bound to it but
+/// never listens. Keep the socket alive as long as the address must stay dead: while it is
+/// bound no listener (and no client's ephemeral port, so no TCP self-connect) can take the
+/// port, which a port that was bound and then released does not guarantee.
+pub fn refusing_addr() -> (tokio::net::TcpSocket, SocketAddr) {
+    let s = tokio::net::TcpSocket::new_v4().unwrap();
+    s.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = s.local_addr().unwrap();
+    (s, addr)
 }
 
 type OriginBody = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
@@ -323,10 +364,9 @@ pub async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &str)
         .expect("request succeeds");
     let status = res.status().as_u16();
     let headers = res.headers().clone();
-    let body = res
-        .into_body()
-        .collect()
+    let body = tokio::time::timeout(Duration::from_secs(20), res.into_body().collect())
         .await
+        .unwrap_or_else(|_| panic!("{method} {url}: response body not complete within 20s"))
         .map(|b| b.to_bytes())
         .unwrap_or_default();
     Got {
@@ -353,4 +393,21 @@ pub async fn purge(v: &TestVanish, json: &str) -> Got {
         json,
     )
     .await
+}
+
+/// Waits until `f` holds, checking every 10 ms; fails naming `what` if it does not hold within
+/// `limit`. Tests wait for conditions this way, never for a fixed time.
+pub async fn eventually<F, Fut>(what: &str, limit: Duration, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if f().await {
+            return;
+        }
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
