@@ -44,6 +44,16 @@ make_venv() {
   }
 }
 
+# Runs started at the same time (several checkouts' test jobs) must not build one virtualenv
+# together: the setup below holds a lock (on requirements-test.txt; flock(1) where present).
+if command -v flock >/dev/null 2>&1; then
+  exec 9<"$HERE/requirements-test.txt"
+  if ! flock -w 900 9; then
+    say "another run has been setting up $VENV for 15 minutes: giving up"
+    exit 1
+  fi
+fi
+
 if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
   rm -rf "$VENV"
   say "creating virtualenv $VENV"
@@ -58,6 +68,7 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   "$VENV/bin/python" -m pip install -q --no-deps -e "$HERE"
   echo "$want" > "$stamp"
 fi
+exec 9<&-  # setup done: release the lock
 
 if [ -z "${VANISH_BIN:-}" ]; then
   VANISH_BIN="${CARGO_TARGET_DIR:-$REPO/target}/debug/vanish"

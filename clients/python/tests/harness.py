@@ -1,13 +1,21 @@
 """Real processes for the tests: the vanish binary and the Django test project's server,
-on free loopback ports, with bounded waits; and a tiny HTTP client to request through Vanish.
+on ports the kernel picks at bind time, with bounded waits; and a tiny HTTP client to request
+through Vanish.
+
+No port is chosen first and bound later (another process could take it in between): Vanish
+binds port 0 and logs the addresses it got; the Django server is handed a socket the harness
+bound and set listening itself. Every child is stopped when its fixture ends, when its start
+fails, and (Linux) when the test process dies.
 """
 
 from __future__ import annotations
 
 import http.client
+import itertools
 import json
 import os
-import random
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,32 +29,13 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE / "project"
 REPO = HERE.parents[2]
-START_TIMEOUT = 30.0
+START_TIMEOUT = 60.0
+"""A server start (Django + Wagtail import on a busy machine can take a while)."""
 STOP_TIMEOUT = 10.0
+REQUEST_TIMEOUT = 30.0
+"""One request through Vanish or to an admin API: far above what any needs."""
 
-
-def _ephemeral_low() -> int:
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now, below the ephemeral range when possible,
-    so no outgoing connection can take it between now and the server binding it."""
-    low = _ephemeral_low()
-    for _ in range(50):
-        port = random.randint(20000, max(20001, low - 1))
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+_log_names = itertools.count()
 
 
 def vanish_binary() -> Path:
@@ -57,6 +46,82 @@ def vanish_binary() -> Path:
             f"vanish binary not found at {candidate}: build it with `cargo build -p vanish` "
             "or set VANISH_BIN (clients/python/run-tests.sh does this for you)")
     return candidate
+
+
+def pin_binary(scratch: Path) -> Path:
+    """A link (or copy) of the vanish binary in ``scratch``, for every start of the run.
+
+    ``cargo build`` replaces target/debug/vanish by removing it and linking the new one: a
+    build running next to the tests must neither make a start fail nor mix two versions."""
+    dest = scratch / "vanish"
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        src = Path(os.environ.get("VANISH_BIN") or REPO / "target" / "debug" / "vanish")
+        try:
+            _link_or_copy(src, dest)
+            return dest
+        except FileNotFoundError:
+            if time.monotonic() >= deadline:
+                vanish_binary()  # explains what is missing
+                raise
+            time.sleep(0.1)  # being replaced by a build: look again
+
+
+def _link_or_copy(src: Path, dest: Path) -> None:
+    try:
+        os.link(src, dest)
+    except FileNotFoundError:
+        raise
+    except OSError:  # another file system, or no hard links
+        shutil.copy2(src, dest)
+
+
+def listening_socket() -> socket.socket:
+    """A loopback socket on a port the kernel picks, already listening."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def refuse_connections(url: str) -> socket.socket:
+    """A socket holding ``url``'s port bound but not listening, so connections to it are
+    refused until it is closed. Raises OSError when something listens there already.
+
+    Bound without SO_REUSEADDR, no other socket can bind the port. If connections of the
+    stopped server linger there in TIME_WAIT, that bind fails and it is bound with
+    SO_REUSEADDR, which still keeps the kernel from handing the port to a bind to port 0."""
+    host, port = url.split("://", 1)[1].split(":")
+    try:
+        return _bound(host, int(port), reuse=False)
+    except OSError:
+        return _bound(host, int(port), reuse=True)
+
+
+def _bound(host: str, port: int, reuse: bool) -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        if reuse:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((host, port))
+    except OSError:
+        s.close()
+        raise
+    return s
+
+
+def child_command(args: Sequence[str]) -> List[str]:
+    """``args``, run so that the child gets SIGTERM if this process dies (Linux)."""
+    return [sys.executable, str(HERE / "die_with_parent.py"), str(os.getpid()), *args]
+
+
+def unique_log(folder: Path, stem: str) -> Path:
+    """A log file name used by no other process of this run."""
+    return folder / f"{stem}-{next(_log_names)}.log"
 
 
 @dataclass
@@ -81,7 +146,7 @@ class Fetched:
 
 
 def http_get(base: str, path: str, headers: Optional[Mapping[str, str]] = None,
-             method: str = "GET", timeout: float = 10.0) -> Fetched:
+             method: str = "GET", timeout: float = REQUEST_TIMEOUT) -> Fetched:
     """One request to ``base`` (``http://127.0.0.1:port``), no redirects, no proxies."""
     host, port = base.split("://", 1)[1].split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
@@ -94,20 +159,23 @@ def http_get(base: str, path: str, headers: Optional[Mapping[str, str]] = None,
         conn.close()
 
 
-def wait_until(check, what: str, timeout: float = START_TIMEOUT, proc=None, log=None) -> None:
-    """Polls ``check()`` until true; fails after ``timeout`` s (or when ``proc`` exits)."""
+def wait_until(check, what: str, timeout: float = START_TIMEOUT, proc=None, log=None):
+    """Polls ``check()`` until it returns something true, and returns that; fails after
+    ``timeout`` s, or as soon as ``proc`` exits, with the end of ``log``."""
     deadline = time.monotonic() + timeout
     last: Optional[BaseException] = None
-    while time.monotonic() < deadline:
+    while True:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"{what} exited with {proc.returncode}:\n{tail(log)}")
         try:
-            if check():
-                return
+            result = check()
+            if result:
+                return result
         except (OSError, http.client.HTTPException) as e:
             last = e
+        if time.monotonic() >= deadline:
+            raise RuntimeError(f"{what} not ready after {timeout}s ({last}):\n{tail(log)}")
         time.sleep(0.05)
-    raise RuntimeError(f"{what} not ready after {timeout}s ({last}):\n{tail(log)}")
 
 
 def tail(log: Optional[Path], lines: int = 40) -> str:
@@ -128,25 +196,41 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait(STOP_TIMEOUT)
 
 
+def _started(proc: subprocess.Popen, ready) -> None:
+    """Runs ``ready()``; if it fails, stops ``proc`` (it must not outlive a failed start)."""
+    try:
+        ready()
+    except BaseException:
+        stop(proc)
+        raise
+
+
 @dataclass
 class Origin:
-    """The Django test project under ``manage.py runserver``."""
+    """The Django test project, served by runserver (tests/project/runserver_fd.py: Django's
+    runserver on a socket bound here)."""
 
     url: str
     proc: subprocess.Popen
     log: Path
 
     @classmethod
-    def start(cls, port: int, env: Mapping[str, str], log: Path) -> "Origin":
+    def start(cls, sock: socket.socket, env: Mapping[str, str], log: Path) -> "Origin":
+        """Serves on ``sock`` (bound and listening; see :func:`listening_socket`)."""
+        host, port = sock.getsockname()[:2]
+        fd = sock.fileno()
         with open(log, "ab") as out:
             proc = subprocess.Popen(
-                [sys.executable, "manage.py", "runserver", "--noreload", "--skip-checks",
-                 f"127.0.0.1:{port}"],
-                cwd=PROJECT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL)
-        origin = cls(f"http://127.0.0.1:{port}", proc, log)
-        wait_until(lambda: http_get(origin.url, "/__requests__", timeout=1).status == 200,
-                   "Django runserver", proc=proc, log=log)
+                child_command([sys.executable, "runserver_fd.py", f"{host}:{port}"]),
+                cwd=PROJECT, env={**os.environ, **env, "VANISH_TEST_LISTEN_FD": str(fd),
+                                  "PYTHONUNBUFFERED": "1"},
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                pass_fds=(fd,))
+        origin = cls(f"http://{host}:{port}", proc, log)
+        # Only the child serves this socket: whatever answers is this Django.
+        _started(proc, lambda: wait_until(
+            lambda: http_get(origin.url, "/__requests__", timeout=5).status == 200,
+            "Django runserver", proc=proc, log=log))
         return origin
 
     def take(self) -> List[Tuple[str, Optional[str]]]:
@@ -157,6 +241,10 @@ class Origin:
 
     def take_counted(self) -> Counter:
         return Counter(self.take())
+
+
+# vanish's start-up line (whole: up to its newline), naming the addresses it bound.
+_STARTED = re.compile(r"vanish started proxy_addr=(\S+) admin_addr=(\S+)[^\n]*\n")
 
 
 @dataclass
@@ -171,25 +259,39 @@ class Vanish:
     args: List[str] = field(default_factory=list)
 
     @classmethod
-    def start(cls, upstream: str, log: Path, proxy_port: Optional[int] = None,
-              admin_port: Optional[int] = None, token: Optional[str] = None,
+    def start(cls, binary: Path, upstream: str, log: Path, token: Optional[str] = None,
               extra: Sequence[str] = ()) -> "Vanish":
-        proxy_port = proxy_port or free_port()
-        admin_port = admin_port or free_port()
-        args = [str(vanish_binary()), "serve", "--upstream", upstream,
-                "--listen", f"127.0.0.1:{proxy_port}",
-                "--admin-listen", f"127.0.0.1:{admin_port}", *extra]
+        """Starts ``binary serve`` on ports it binds itself (port 0), and reads them from its
+        log; returns once its admin API answers."""
+        args = [str(binary), "serve", "--upstream", upstream,
+                "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", *extra]
         if token:
             args += ["--admin-token", token]
         env = {k: v for k, v in os.environ.items() if k != "VANISH_ADMIN_TOKEN"}
+        # The start-up line naming the bound addresses is logged at info.
+        env["RUST_LOG"] = f"{env.get('RUST_LOG') or 'info'},vanish::server=info"
+        offset = log.stat().st_size if log.exists() else 0
         with open(log, "ab") as out:
-            proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT,
+            proc = subprocess.Popen(child_command(args), stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, env=env)
-        v = cls(f"http://127.0.0.1:{proxy_port}", f"http://127.0.0.1:{admin_port}", proc, log,
-                token, args)
-        auth = {"Authorization": f"Bearer {token}"} if token else {}
-        wait_until(lambda: http_get(v.admin, "/healthz", auth, timeout=1).status == 200,
-                   "vanish", proc=proc, log=log)
+
+        def addresses():
+            with open(log, "rb") as f:
+                f.seek(offset)
+                m = _STARTED.search(f.read().decode("utf-8", "replace"))
+            return m and (m.group(1), m.group(2))
+
+        v = cls("", "", proc, log, token, args)
+
+        def ready():
+            proxy, admin = wait_until(addresses, "vanish (its start-up line)", proc=proc,
+                                      log=log)
+            v.proxy, v.admin = f"http://{proxy}", f"http://{admin}"
+            auth = {"Authorization": f"Bearer {token}"} if token else {}
+            wait_until(lambda: http_get(v.admin, "/healthz", auth, timeout=5).status == 200,
+                       "vanish", proc=proc, log=log)
+
+        _started(proc, ready)
         return v
 
     def get(self, path: str, lang: Optional[str] = None,

@@ -164,11 +164,15 @@ def test_unreachable(kind):
 # -- retries, against a scripted server -----------------------------------------------------
 
 class Script:
-    """A stand-in admin API answering a list of (status, body) in turn; records requests."""
+    """A stand-in admin API answering a list of (status, body) in turn; records requests.
 
-    def __init__(self, answers: List[Tuple[int, dict]], delay: float = 0.0) -> None:
+    With ``hold``, each request is held unanswered until the server is closed (at most
+    ``hold`` seconds): a client's timeout, not the server, ends the attempt."""
+
+    def __init__(self, answers: List[Tuple[int, dict]], hold: float = 0.0) -> None:
         self.answers = list(answers)
-        self.delay = delay
+        self.hold = hold
+        self.released = threading.Event()
         self.requests: List[Tuple[str, str, dict, bytes]] = []
         script = self
 
@@ -177,7 +181,8 @@ class Script:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 script.requests.append((self.command, self.path, dict(self.headers), body))
-                time.sleep(script.delay)
+                if script.hold:
+                    script.released.wait(script.hold)
                 status, payload = script.answers.pop(0) if script.answers else (200, {})
                 data = json.dumps(payload).encode()
                 self.send_response(status)
@@ -193,10 +198,19 @@ class Script:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
+    def wait_for_requests(self, n: int, timeout: float = 30.0) -> None:
+        """Waits until the server has read ``n`` requests: one a client sent just before
+        giving up may still be queued on a busy machine."""
+        deadline = time.monotonic() + timeout
+        while len(self.requests) < n and time.monotonic() < deadline:
+            time.sleep(0.01)
+
     def close(self) -> None:
+        self.released.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -205,8 +219,8 @@ class Script:
 def script() -> Iterator:
     made = []
 
-    def make(answers, delay=0.0):
-        s = Script(answers, delay)
+    def make(answers, hold=0.0):
+        s = Script(answers, hold)
         made.append(s)
         return s
 
@@ -249,12 +263,18 @@ def test_4xx_is_never_retried(kind, status, script):
 
 @pytest.mark.parametrize("kind", CLIENTS)
 def test_timeout_is_retried_then_raised(kind, script):
-    s = script([OK, OK], delay=0.5)
+    # The server answers nothing for 60 s. The timeout (1 s) leaves the client ample time to
+    # send each request even on a busy machine; both attempts together must end long before
+    # the server would answer one.
+    hold = 60.0
+    s = script([OK, OK], hold=hold)
     started = time.monotonic()
     with pytest.raises(VanishTimeoutError) as info:
-        Either(kind, s.url, timeout=0.1, retries=1, backoff=0.01).purge(Selector.tag("t"))
+        Either(kind, s.url, timeout=1.0, retries=1, backoff=0.01).purge(Selector.tag("t"))
+    elapsed = time.monotonic() - started
+    s.wait_for_requests(2)
     assert info.value.attempts == 2 and len(s.requests) == 2
-    assert time.monotonic() - started < 1.0
+    assert elapsed < hold / 4
 
 
 @pytest.mark.parametrize("kind", CLIENTS)

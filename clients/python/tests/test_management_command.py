@@ -56,10 +56,8 @@ def test_bad_arguments(args, message):
         run(*args)
 
 
-def test_unreachable_vanish_is_an_error_even_without_raise_errors(start_vanish):
-    v = start_vanish()
-    v.stop()
-    with override_settings(VANISH={**settings.VANISH, "ADMIN_URL": v.admin,
+def test_unreachable_vanish_is_an_error_even_without_raise_errors(stopped_vanish):
+    with override_settings(VANISH={**settings.VANISH, "ADMIN_URL": stopped_vanish,
                                    "RAISE_ERRORS": False, "RETRIES": 0}):
         with pytest.raises(CommandError, match="cannot reach the Vanish admin API"):
             run("--all")

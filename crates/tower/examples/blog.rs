@@ -4,6 +4,10 @@
 //! Run it: `cargo run -p vanish-tower --example blog`, then
 //! `curl -si localhost:3000/posts/1 -H 'Accept-Language: fr'` twice (a miss, then a hit), and
 //! `curl -X POST localhost:3000/posts/1 -d 'New title'` to edit and purge.
+//!
+//! It listens on 127.0.0.1:3000 unless given another address, as its argument or in
+//! `BLOG_ADDR` (`cargo run -p vanish-tower --example blog -- 127.0.0.1:0` takes a free port;
+//! the address it got is printed).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -112,12 +116,23 @@ pub fn app() -> Router {
         .layer(layer)
 }
 
+/// Where to listen: the first argument, else `BLOG_ADDR`, else 127.0.0.1:3000.
+#[allow(dead_code)]
+fn listen_addr() -> String {
+    std::env::args()
+        .nth(1)
+        .or_else(|| std::env::var("BLOG_ADDR").ok())
+        .unwrap_or_else(|| "127.0.0.1:3000".to_owned())
+}
+
 #[allow(dead_code)]
 #[tokio::main]
 async fn main() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:3000")
+    let addr = listen_addr();
+    let listener = tokio::net::TcpListener::bind(&addr)
         .await
-        .expect("bind 127.0.0.1:3000");
-    println!("blog on http://127.0.0.1:3000");
+        .unwrap_or_else(|e| panic!("bind {addr}: {e} (pass another address, e.g. 127.0.0.1:0)"));
+    let local = listener.local_addr().expect("local address");
+    println!("blog on http://{local}");
     axum::serve(listener, app()).await.expect("serve");
 }

@@ -7,6 +7,7 @@ mod blog;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::http::HeaderMap;
 use axum::routing::get;
@@ -18,6 +19,18 @@ use hyper_util::rt::TokioExecutor;
 use vanish_engine::{CacheConfig, Selector};
 use vanish_memory::MemoryStore;
 use vanish_tower::{CacheLayer, Tags};
+
+/// How long one request or purge may take before the test fails: far more than it ever needs,
+/// even on a busy machine, so a hang is reported instead of waited on forever.
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// Awaits `fut`, failing the test with `what` if it takes longer than [`DEADLINE`].
+async fn within<T>(what: impl std::fmt::Display, fut: impl std::future::Future<Output = T>) -> T {
+    match tokio::time::timeout(DEADLINE, fut).await {
+        Ok(v) => v,
+        Err(_) => panic!("{what}: no answer within {DEADLINE:?}"),
+    }
+}
 
 async fn serve(app: Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -37,14 +50,15 @@ async fn send(
     for (k, v) in headers {
         b = b.header(*k, *v);
     }
-    let res = client
-        .request(b.body(Full::new(Bytes::from(body.to_owned()))).unwrap())
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    let headers = res.headers().clone();
-    let body = res.into_body().collect().await.unwrap().to_bytes();
-    (status, headers, String::from_utf8_lossy(&body).into_owned())
+    let req = b.body(Full::new(Bytes::from(body.to_owned()))).unwrap();
+    within(format!("{method} {url}"), async {
+        let res = client.request(req).await.unwrap();
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        (status, headers, String::from_utf8_lossy(&body).into_owned())
+    })
+    .await
 }
 
 fn is_hit(h: &HeaderMap) -> bool {
@@ -110,15 +124,20 @@ async fn hits_vary_purges_and_one_inner_call_per_miss() {
         assert_eq!(t.await.unwrap().2, "de #2");
     }
     assert_eq!(calls.load(Ordering::SeqCst), 3);
-    let report = inv
-        .purge(Selector::path("/page").header("accept-language", "fr"))
-        .await
-        .unwrap();
+    let report = within(
+        "purge /page fr",
+        inv.purge(Selector::path("/page").header("accept-language", "fr")),
+    )
+    .await
+    .unwrap();
     assert_eq!(report.matched, 1);
     let (_, h, b) = send("GET", &url, &[("accept-language", "fr")], "").await;
     assert!(!is_hit(&h));
     assert_eq!(b, "fr #3");
-    assert_eq!(inv.purge(Selector::tag("page")).await.unwrap().matched, 3);
+    let report = within("purge tag page", inv.purge(Selector::tag("page")))
+        .await
+        .unwrap();
+    assert_eq!(report.matched, 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -180,7 +199,7 @@ impl vanish_engine::Store for SlowInsert {
         object: vanish_engine::CachedObject,
         fill_epoch: u64,
     ) -> Result<vanish_engine::store::Inserted, vanish_engine::StoreError> {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
         self.0.insert(object, fill_epoch).await
     }
 
@@ -243,9 +262,11 @@ async fn a_complete_miss_response_means_its_object_is_stored() {
         assert_eq!(status, 200);
         assert!(!is_hit(&h));
         assert_eq!(body.len(), len);
+        let report = within(format!("purge tag {tag}"), inv.purge(Selector::tag(tag)))
+            .await
+            .unwrap();
         assert_eq!(
-            inv.purge(Selector::tag(tag)).await.unwrap().matched,
-            1,
+            report.matched, 1,
             "{path}: the response was complete before its object was stored"
         );
     }

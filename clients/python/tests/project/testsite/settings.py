@@ -1,8 +1,13 @@
 """Settings of the small Django + Wagtail site the tests put behind a real Vanish.
 
-The test harness sets, before Django starts (in the test process and in the server process):
-VANISH_TEST_DB (SQLite file shared by both), VANISH_TEST_ADMIN_URL (the Vanish admin listener)
-and VANISH_TEST_SITE (the Vanish proxy, as clients reach the site).
+The test harness sets VANISH_TEST_DB (SQLite file shared by the test process and the server)
+before Django starts, and VANISH_TEST_ADMIN_URL (the Vanish admin listener) and
+VANISH_TEST_SITE (the Vanish proxy, as clients reach the site) once Vanish runs: in the
+server's environment before it starts; in the test process (where Django is set up before
+any server runs) it overrides VANISH and WAGTAILADMIN_BASE_URL with them.
+
+Timeouts are generous: the tests run on busy machines too, and a slow answer must not fail
+a purge that would succeed.
 """
 
 import os
@@ -79,7 +84,7 @@ VANISH = {
     "ADMIN_URL": os.environ.get("VANISH_TEST_ADMIN_URL", "http://127.0.0.1:8081"),
     "SITE": os.environ.get("VANISH_TEST_SITE", "http://127.0.0.1:8080"),
     "RAISE_ERRORS": True,
-    "TIMEOUT": 5,
+    "TIMEOUT": 30,
     "RETRIES": 1,
     "BACKOFF": 0.05,
     "MAX_AGE": 600,
@@ -94,7 +99,7 @@ WAGTAILSEARCH_BACKENDS = {"default": {"BACKEND": "wagtail.search.backends.databa
 WAGTAILFRONTENDCACHE = {
     "vanish": {
         "BACKEND": "vanish_client.wagtail.VanishBackend",
-        "TIMEOUT": 5,
+        "TIMEOUT": 30,
     },
 }
 
