@@ -92,7 +92,7 @@ pub struct StoreStats {
     pub objects: u64,
     /// Resources held.
     pub resources: u64,
-    /// Bytes the objects weigh.
+    /// Bytes the objects weigh (the memory store adds what its purge log holds).
     pub bytes: u64,
     /// Configured capacity in bytes.
     pub capacity: u64,

@@ -28,7 +28,7 @@ use moka::notification::RemovalCause;
 use moka::sync::Cache as Moka;
 use vanish_engine::index::{Index, IndexStats};
 use vanish_engine::object::{CachedObject, ObjectId};
-use vanish_engine::purge_log::{PurgeLog, SincePurge};
+use vanish_engine::purge_log::{PurgeLog, SincePurge, DEFAULT_LOG_BYTES, DEFAULT_LOG_CAPACITY};
 use vanish_engine::selector::{PurgeMode, Target};
 use vanish_engine::store::{Inserted, PurgeReport, Resource, Store, StoreError, StoreStats};
 use vanish_engine::{PurgeRequest, ResourceKey};
@@ -78,11 +78,15 @@ impl MemoryStore {
     }
 
     /// A store with a limit on variants per resource.
+    ///
+    /// The capacity covers the purge log too: up to an eighth of it (at most
+    /// [`DEFAULT_LOG_BYTES`]) is kept for the selectors of recent purges, the rest for objects.
     pub fn with_max_variants(capacity_bytes: u64, max_variants: usize) -> Self {
+        let log_bytes = (capacity_bytes / 8).min(DEFAULT_LOG_BYTES as u64);
         let removed = Removed::default();
         let listener_queue = removed.clone();
         let cache = Moka::builder()
-            .max_capacity(capacity_bytes)
+            .max_capacity(capacity_bytes - log_bytes)
             .weigher(|_k: &ResourceKey, (_, r): &Entry| {
                 r.variants
                     .iter()
@@ -101,7 +105,7 @@ impl MemoryStore {
             index: Mutex::new(Index::new()),
             removed,
             dead: Removed::default(),
-            log: PurgeLog::default(),
+            log: PurgeLog::with_limits(DEFAULT_LOG_CAPACITY, log_bytes as usize),
             capacity: capacity_bytes,
             max_variants: max_variants.max(1),
             soft_all_ms: AtomicU64::new(0),
@@ -367,7 +371,7 @@ impl Store for MemoryStore {
         StoreStats {
             objects: (self.inner.lock_index().len() as u64).saturating_sub(pending),
             resources: self.inner.cache.entry_count(),
-            bytes: self.inner.cache.weighted_size(),
+            bytes: self.inner.cache.weighted_size() + self.inner.log.bytes() as u64,
             capacity: self.inner.capacity,
         }
     }
