@@ -5,6 +5,13 @@
 //! `vanish` proxy. Handlers tag responses with the [`Tags`] extension (or a `Surrogate-Key`
 //! header) and purge through the `Invalidator` after a write.
 //!
+//! Requests pass the engine's entrance rules first ([`vanish_engine::forwarding`]): a client's
+//! `X-Forwarded-*`, `Forwarded` and similar headers are dropped before the inner service sees
+//! a cached route's request, so no client can poison a page through them. Behind a load
+//! balancer, list it in `CacheConfig::forwarding.trusted_proxies` and put the peer's address in
+//! the request's [`vanish_engine::forwarding::ClientAddr`] extension (e.g. from axum's
+//! `ConnectInfo`); its forwarding headers are then kept, and keyed.
+//!
 //! ```
 //! use std::convert::Infallible;
 //! use bytes::Bytes;
