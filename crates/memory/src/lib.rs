@@ -153,12 +153,14 @@ impl Inner {
     fn reclaim_dead(&self, batch: usize) -> usize {
         let mut done = 0;
         loop {
+            // Taken under the index lock: `sync` (which waits for this lock) then never finds
+            // the queue empty while killed objects are still on their way out of the index.
+            let mut idx = self.lock_index();
             let ids = self.dead.take(batch.min(RECLAIM_BATCH));
             if ids.is_empty() {
                 return done;
             }
             done += ids.len();
-            let mut idx = self.lock_index();
             let mut keys: HashMap<ResourceKey, ()> = HashMap::new();
             for id in ids {
                 if let Some(o) = idx.remove(id) {
