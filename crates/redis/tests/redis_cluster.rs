@@ -12,12 +12,18 @@ use common::*;
 use vanish_engine::{PurgeRequest, Selector, Store};
 use vanish_memory::MemoryStore;
 use vanish_redis::testing::{raw_command, RedisCluster};
+use vanish_redis::RedisConfig;
 
 fn dbsize(port: u16) -> u64 {
-    raw_command(port, "DBSIZE")
-        .and_then(|r| r.trim().trim_start_matches(':').parse().ok())
-        .unwrap_or(0)
+    let r = raw_command(port, "DBSIZE").expect("DBSIZE answered");
+    r.trim()
+        .trim_start_matches(':')
+        .parse()
+        .unwrap_or_else(|_| panic!("DBSIZE reply {r:?}"))
 }
+
+/// The L1 lease of these nodes (the default).
+const LEASE: Duration = Duration::from_millis(500);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn purges_span_all_shards_and_match_the_memory_store() {
@@ -50,7 +56,8 @@ async fn a_purge_on_one_node_reaches_another_nodes_l1() {
     let servers = RedisCluster::start();
     let a = connect(cluster(&servers.addrs(), "cl1", true)).await;
     let b = connect(cluster(&servers.addrs(), "cl1", true)).await;
-    eventually("both leases hold", Duration::from_secs(5), || async {
+    assert_eq!(RedisConfig::default().l1_lease, LEASE);
+    eventually("both leases hold", PATIENCE, || async {
         a.l1_valid() && b.l1_valid()
     })
     .await;
@@ -67,23 +74,24 @@ async fn a_purge_on_one_node_reaches_another_nodes_l1() {
         );
         urls.push(u);
     }
-    let t = Instant::now();
+    let mut applied = b.applied_purges();
+    let before = *applied.borrow_and_update();
     let report = a
         .purge(Arc::new(PurgeRequest::new(vec![Selector::tag("posts")])))
         .await
         .unwrap();
+    let acked = Instant::now();
     assert_eq!(report.matched, 60);
+    // No lookup on b that starts more than the lease after the ack finds a purged object.
     for u in &urls {
-        eventually(
-            "b forgets the purged object",
-            Duration::from_millis(600),
-            || {
-                let u = u.clone();
-                let b = &b;
-                async move { !has(b, &u, None).await }
-            },
-        )
+        gone_within("b forgets the purged object", LEASE, acked, || async {
+            has(&b, u, None).await
+        })
         .await;
     }
-    assert!(t.elapsed() < Duration::from_secs(5));
+    // And the purge reached b's L1 as a message, not only by the lease running out.
+    tokio::time::timeout(PATIENCE, applied.wait_for(|seq| *seq > before))
+        .await
+        .expect("b applies a's purge message")
+        .expect("b's store is alive");
 }

@@ -12,23 +12,34 @@ use vanish_engine::{PurgeRequest, Selector, Store};
 use vanish_redis::testing::{raw_command, RedisServer};
 use vanish_redis::RedisConfig;
 
+/// The L1 lease of these nodes (the default).
+const LEASE: Duration = Duration::from_millis(500);
+
+#[test]
+fn the_nodes_run_the_default_lease() {
+    assert_eq!(RedisConfig::default().l1_lease, LEASE);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn l1_copies_are_purged_by_other_nodes() {
     let server = RedisServer::start();
     let a = connect(standalone(&server.url(), "l1", true)).await;
     let b = connect(standalone(&server.url(), "l1", true)).await;
-    eventually("leases hold", Duration::from_secs(5), || async {
+    eventually("leases hold", PATIENCE, || async {
         a.l1_valid() && b.l1_valid()
     })
     .await;
-    let e = a.epoch();
-    a.insert(object("http://h/p", Some("fr"), &["t"], 300), e)
-        .await
-        .unwrap();
-    assert!(has(&b, "http://h/p", Some("fr")).await, "L2 hit on b");
-    // Remove it behind the store's back: b still has it, so it comes from b's L1.
-    assert!(raw_command(server.port, "FLUSHALL").is_some());
-    assert!(has(&b, "http://h/p", Some("fr")).await, "L1 hit on b");
+    in_l1("the copy on b", &b, || async {
+        let e = a.epoch();
+        a.insert(object("http://h/p", Some("fr"), &["t"], 300), e)
+            .await
+            .unwrap();
+        assert!(has(&b, "http://h/p", Some("fr")).await, "L2 hit on b");
+        // Remove it behind the store's back: b still has it, so it comes from b's L1.
+        assert!(raw_command(server.port, "FLUSHALL").is_some());
+        has(&b, "http://h/p", Some("fr")).await
+    })
+    .await;
     // A purge through a reaches b's L1 (Redis itself holds nothing any more).
     let url = Selector::url("http://h/p").unwrap();
     a.purge(Arc::new(PurgeRequest::new(vec![url])))
@@ -36,17 +47,10 @@ async fn l1_copies_are_purged_by_other_nodes() {
         .unwrap();
     let acked = Instant::now();
     // No lookup that starts more than the lease (500 ms) after the ack finds it.
-    loop {
-        let asked = acked.elapsed();
-        if !has(&b, "http://h/p", Some("fr")).await {
-            break;
-        }
-        assert!(
-            asked <= Duration::from_millis(500),
-            "served {asked:?} after the ack"
-        );
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    gone_within("the purged copy on b", LEASE, acked, || async {
+        has(&b, "http://h/p", Some("fr")).await
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -57,10 +61,7 @@ async fn an_outage_degrades_and_recovers() {
         ..standalone(&server.url(), "out", true)
     };
     let s = connect(cfg).await;
-    eventually("lease holds", Duration::from_secs(5), || async {
-        s.l1_valid()
-    })
-    .await;
+    eventually("lease holds", PATIENCE, || async { s.l1_valid() }).await;
     let e = s.epoch();
     s.insert(object("http://h/a", None, &[], 300), e)
         .await
@@ -78,11 +79,11 @@ async fn an_outage_degrades_and_recovers() {
     let long_fill = s.epoch();
 
     server.kill();
-    eventually(
-        "health reports the outage",
-        Duration::from_secs(5),
-        || async { s.health().is_err() },
-    )
+    // No heartbeat sent from now on comes back: the lease runs out at most one lease from now.
+    let killed = Instant::now();
+    eventually("health reports the outage", PATIENCE, || async {
+        s.health().is_err()
+    })
     .await;
     let msg = s.health().unwrap_err().0;
     assert!(msg.contains("redis unreachable"), "{msg}");
@@ -98,28 +99,23 @@ async fn an_outage_degrades_and_recovers() {
         "{err}"
     );
     // Lookups never fail: the L1 is emptied within the lease, then they miss.
-    eventually(
-        "the L1 is emptied without proof",
-        Duration::from_secs(3),
-        || async { look(&s, "http://h/a").await.is_none() },
-    )
+    gone_within("the L1 copy without proof", LEASE, killed, || async {
+        look(&s, "http://h/a").await.is_some()
+    })
     .await;
-    // Fills during the outage are kept in the L1 (for at most one lease each).
-    eventually(
-        "an L1 hit during the outage",
-        Duration::from_secs(3),
-        || async {
-            let e = s.epoch();
-            s.insert(object("http://h/b", None, &[], 300), e)
-                .await
-                .unwrap();
-            has(&s, "http://h/b", None).await
-        },
-    )
+    // Fills during the outage are kept in the L1 (for at most one lease each: an attempt
+    // whose lease runs out between the fill and the lookup misses, and is made again).
+    eventually("an L1 hit during the outage", PATIENCE, || async {
+        let e = s.epoch();
+        s.insert(object("http://h/b", None, &[], 300), e)
+            .await
+            .unwrap();
+        has(&s, "http://h/b", None).await
+    })
     .await;
 
     server.restart();
-    eventually("reconnects by itself", Duration::from_secs(15), || async {
+    eventually("reconnects by itself", PATIENCE, || async {
         s.health().is_ok()
     })
     .await;
@@ -153,16 +149,16 @@ async fn bodies_over_the_limit_stay_in_the_l1() {
     };
     let a = connect(cfg(true)).await;
     let b = connect(cfg(false)).await;
-    eventually("lease holds", Duration::from_secs(5), || async {
-        a.l1_valid()
+    eventually("lease holds", PATIENCE, || async { a.l1_valid() }).await;
+    in_l1("kept in a's L1", &a, || async {
+        let e = a.epoch();
+        // The body ("http://h/big None", 17 bytes) is over the 10-byte limit.
+        a.insert(object("http://h/big", None, &["t"], 300), e)
+            .await
+            .unwrap();
+        has(&a, "http://h/big", None).await
     })
     .await;
-    let e = a.epoch();
-    // The body ("http://h/big None", 17 bytes) is over the 10-byte limit.
-    a.insert(object("http://h/big", None, &["t"], 300), e)
-        .await
-        .unwrap();
-    assert!(has(&a, "http://h/big", None).await, "kept in a's L1");
     assert!(
         !has(&b, "http://h/big", None).await,
         "never written to Redis"
@@ -171,8 +167,9 @@ async fn bodies_over_the_limit_stay_in_the_l1() {
     b.purge(Arc::new(PurgeRequest::new(vec![Selector::tag("t")])))
         .await
         .unwrap();
-    eventually("purged from a's L1", Duration::from_secs(1), || async {
-        !has(&a, "http://h/big", None).await
+    let acked = Instant::now();
+    gone_within("purged from a's L1", LEASE, acked, || async {
+        has(&a, "http://h/big", None).await
     })
     .await;
 }

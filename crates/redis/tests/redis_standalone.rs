@@ -6,7 +6,7 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 use vanish_engine::store::Inserted;
@@ -151,7 +151,7 @@ async fn fills_overlapping_a_purge_are_not_stored_fresh() {
 }
 
 fn keys(port: u16) -> Vec<String> {
-    let r = raw_command(port, "KEYS *").unwrap_or_default();
+    let r = raw_command(port, "KEYS *").expect("KEYS answered");
     r.lines()
         .filter(|l| !l.starts_with('*') && !l.starts_with('$'))
         .map(str::to_owned)
@@ -166,23 +166,35 @@ async fn index_entries_expire_with_their_objects() {
         ..standalone(&server.url(), "leak", false)
     };
     let s = connect(cfg).await;
+    // Long enough that none expires (and no background sweep unindexes one) before they are
+    // counted below, however slowly the fills run on a busy machine.
+    const MAX_AGE: u32 = 5;
+    // When Redis has let every object go: its expiry, plus the time its insert took (the TTL
+    // is counted from when the store computed it, Redis counts from when it runs the script).
+    let mut all_gone_by = std::time::SystemTime::now();
+    let mut objects = Vec::new();
     for i in 0..50 {
         let u = format!("http://h{}/p/{}?q={i}", i % 3, i % 7);
-        let e = s.epoch();
-        let o = object(&u, Some("en"), &["t", &format!("u{i}")], 1);
-        s.insert(o, e).await.unwrap();
+        objects.push(object(&u, Some("en"), &["t", &format!("u{i}")], MAX_AGE));
     }
     // Replacing a variant leaves one object, not two.
     for _ in 0..3 {
+        objects.push(object("http://h0/p/0?q=0", Some("en"), &["t"], MAX_AGE));
+    }
+    for o in objects {
         let e = s.epoch();
-        s.insert(object("http://h0/p/0?q=0", Some("en"), &["t"], 1), e)
-            .await
-            .unwrap();
+        let expiry = o.retain_until();
+        let t = Instant::now();
+        s.insert(o, e).await.unwrap();
+        all_gone_by = all_gone_by.max(expiry + t.elapsed());
     }
     assert_eq!(s.refresh_stats().await.unwrap().objects, 50);
     assert!(keys(server.port).len() > 50);
-    // Wait until they expire (max-age=1) and the sweep has run.
-    tokio::time::sleep(Duration::from_millis(1300)).await;
+    // Let them all expire (time must pass: a sleep), then sweep.
+    let wait = all_gone_by
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    tokio::time::sleep(wait + Duration::from_millis(300)).await;
     s.sweep().await.unwrap();
     let left: Vec<String> = keys(server.port)
         .into_iter()
@@ -201,10 +213,14 @@ async fn nodes_must_agree_on_the_layout() {
         buckets: 8,
         ..standalone(&server.url(), "lay", false)
     };
-    let e = vanish_redis::RedisStore::connect(cfg)
-        .await
-        .err()
-        .expect("refused");
+    let e = tokio::time::timeout(
+        Duration::from_secs(20),
+        vanish_redis::RedisStore::connect(cfg),
+    )
+    .await
+    .expect("answers within 20 s")
+    .err()
+    .expect("refused");
     assert!(e.0.contains("buckets"), "{e}");
 }
 

@@ -22,6 +22,9 @@ const PAGES: [&str; 5] = ["/p?x=1", "/p?x=2", "/p", "/blog/1", "/blog/2"];
 const LANGS: [&str; 2] = ["en", "fr"];
 /// The L1 bound the test nodes are configured with (`l1_lease`).
 const BOUND: Duration = Duration::from_millis(300);
+/// How long to wait for what only has to happen (a fill reaching every node, a node noticing
+/// the outage or recovering): generous, the machine may be busy.
+const PATIENCE: Duration = Duration::from_secs(30);
 
 type Page = (&'static str, &'static str, &'static str);
 
@@ -78,8 +81,8 @@ async fn fill(nodes: &[&RedisNode]) -> HashMap<Page, String> {
                     break;
                 }
                 assert!(
-                    start.elapsed() < Duration::from_secs(2),
-                    "{page:?} never reached every node: {}",
+                    start.elapsed() < PATIENCE,
+                    "{page:?} did not reach every node within {PATIENCE:?}: {}",
                     e.body
                 );
                 tokio::time::sleep(Duration::from_millis(2)).await;
@@ -278,7 +281,8 @@ async fn redis_killed_and_restarted_under_load() {
     for n in &nodes {
         let (n, stop, served) = (n.clone(), stop.clone(), served.clone());
         load.push(tokio::spawn(async move {
-            let deadline = Instant::now() + Duration::from_secs(60);
+            // A safety net only: the test stops the load once Redis is back.
+            let deadline = Instant::now() + Duration::from_secs(300);
             while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
                 for page in pages() {
                     fetch(&n, page).await; // asserts 200
@@ -287,7 +291,10 @@ async fn redis_killed_and_restarted_under_load() {
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    eventually("the load runs", PATIENCE, || async {
+        served.load(Ordering::Relaxed) >= 3 * pages().len() as u64
+    })
+    .await;
     redis.kill();
     for n in &nodes {
         let start = Instant::now();
@@ -300,8 +307,8 @@ async fn redis_killed_and_restarted_under_load() {
                 break;
             }
             assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "healthz never reported the outage"
+                start.elapsed() < PATIENCE,
+                "healthz did not report the outage within {PATIENCE:?}"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -310,19 +317,18 @@ async fn redis_killed_and_restarted_under_load() {
     assert_eq!(r.status, 503, "{}", r.body);
     assert!(r.body.contains("purge not applied"), "{}", r.body);
     let during = served.load(Ordering::Relaxed);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(
-        served.load(Ordering::Relaxed) > during,
-        "still serving during the outage"
-    );
+    eventually("still serving during the outage", PATIENCE, || async {
+        served.load(Ordering::Relaxed) > during
+    })
+    .await;
 
     redis.restart();
     for n in &nodes {
         let start = Instant::now();
         while get(&n.admin("/healthz")).await.json()["status"] != "ok" {
             assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "no recovery within 20 s"
+                start.elapsed() < PATIENCE,
+                "no recovery within {PATIENCE:?}"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -80,6 +80,10 @@ pub async fn has<S: Store>(s: &S, url: &str, lang: Option<&str>) -> bool {
     }
 }
 
+/// How long the tests wait for something that only has to happen (a lease to hold, a
+/// reconnection, a message to arrive): generous, the machine may be busy.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
 /// Waits (bounded) until `f` holds.
 pub async fn eventually<F, Fut>(what: &str, limit: Duration, mut f: F)
 where
@@ -94,6 +98,57 @@ where
         assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// The L1 bound: looks up with `served` (true while the copy that must go is still served)
+/// until it is gone, and fails if a lookup that *started* more than `bound` after `since` (a
+/// purge's acknowledgement, or the moment the node lost its proof) still got it.
+///
+/// Only when each lookup starts is measured, so this test's own scheduling delays never count
+/// against the store; and the loop ends by itself, every lookup after the bound must miss.
+pub async fn gone_within<F, Fut>(what: &str, bound: Duration, since: Instant, mut served: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    loop {
+        let asked = since.elapsed();
+        if !served().await {
+            return;
+        }
+        assert!(
+            asked <= bound,
+            "{what}: still served to a lookup started {asked:?} after (bound {bound:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Runs `attempt` (it fills `node`'s L1 and says whether the L1 then served the copy) until it
+/// succeeds. A failed attempt is accepted only when the node emptied its L1 meanwhile, as it
+/// must when proof of a complete purge stream comes later than the lease (a heartbeat delayed on
+/// a busy machine); any other miss fails the test.
+pub async fn in_l1<F, Fut>(what: &str, node: &RedisStore, mut attempt: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    const ATTEMPTS: usize = 20;
+    for _ in 0..ATTEMPTS {
+        let drops = node.l1_drops();
+        if attempt().await {
+            return;
+        }
+        assert!(
+            node.l1_drops() > drops,
+            "{what}: not served from the L1, though the L1 was not emptied"
+        );
+        eventually("the lease holds again", PATIENCE, || async {
+            node.l1_valid()
+        })
+        .await;
+    }
+    panic!("{what}: the L1 was emptied (its lease lapsed) during each of {ATTEMPTS} attempts");
 }
 
 // The shared corpus: three hosts (two sharing a name), paths, queries and languages.

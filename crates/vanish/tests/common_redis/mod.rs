@@ -44,7 +44,10 @@ impl RedisNode {
     }
 }
 
-/// Redis settings for tests: a short lease so the bound is quick to check.
+/// Redis settings for tests: a short lease so the bound is quick to check, and the default
+/// command timeout (2 s): a command slowed down by a busy machine must not fail (a failed
+/// lookup is a miss, a failed purge a 503), and an outage is noticed at once anyway (a killed
+/// server's connections close, reconnections are refused).
 pub fn redis_config(url: Option<&str>, cluster: &[String], prefix: &str) -> RedisConfig {
     RedisConfig {
         url: url.unwrap_or_default().to_owned(),
@@ -53,7 +56,7 @@ pub fn redis_config(url: Option<&str>, cluster: &[String], prefix: &str) -> Redi
         l1_capacity: 16 * 1024 * 1024,
         l1_lease: Duration::from_millis(300),
         heartbeat: Duration::from_millis(50),
-        timeout: Duration::from_millis(500),
+        timeout: Duration::from_secs(2),
         ..Default::default()
     }
 }
