@@ -5,7 +5,8 @@
 //! - **Forwarding headers belong to the cache.** Headers that frameworks trust to rebuild the
 //!   URL, host, scheme, method or client address (every `X-Forwarded-*`, `Forwarded`,
 //!   `X-Original-*`, `X-Rewrite-*`, `X-*-Override`, `Front-End-Https`, `X-Url-Scheme`,
-//!   `X-Real-IP`, ... in any spelling with `_` for `-`) are dropped when a client sends them.
+//!   `X-Real-IP`, any name containing `forwarded`, ... in any spelling with `_` for `-`) are
+//!   dropped when a client sends them.
 //!   A peer listed in [`Forwarding::trusted_proxies`] (a load balancer in front) may set them,
 //!   and [`Forwarding::pass`] keeps named ones from anyone. Whatever is kept and can change
 //!   the page is added to the key; client-address headers (`X-Forwarded-For`, `X-Real-IP`, a
@@ -62,10 +63,18 @@ enum Family {
 /// The family of a forwarding header, or `None` for any other header. `name` is lower-case
 /// (an `http::HeaderName`); `_` counts as `-`, as WSGI and CGI servers map both alike.
 fn family(name: &str) -> Option<Family> {
+    // Every `*forwarded*` header (`Forwarded`, `X-Forwarded-*`, `CloudFront-Forwarded-Proto`,
+    // `X-Original-Forwarded-For`, ...): `*-for` names the client, the rest can change a page.
+    if name.contains("forwarded") {
+        return Some(if ends_dash(name, "-for") {
+            Family::ClientAddress
+        } else {
+            Family::Rendering
+        });
+    }
     let starts = |p: &str| name.len() > p.len() && eq_dash(&name[..p.len()], p);
     let is = |n: &str| eq_dash(name, n);
-    const CLIENT: [&str; 9] = [
-        "x-forwarded-for",
+    const CLIENT: [&str; 8] = [
         "x-real-ip",
         "x-client-ip",
         "true-client-ip",
@@ -75,9 +84,7 @@ fn family(name: &str) -> Option<Family> {
         "fastly-client-ip",
         "x-proxyuser-ip",
     ];
-    const RENDERING: [&str; 11] = [
-        "forwarded",
-        "x-forwarded",
+    const RENDERING: [&str; 10] = [
         "front-end-https",
         "x-url-scheme",
         "x-scheme",
@@ -85,16 +92,17 @@ fn family(name: &str) -> Option<Family> {
         "x-http-method",
         "x-arr-ssl",
         "x-proxy-url",
-        "x-forwarded-ssl",
-        "x-original-url",
+        "x-https",
+        "x-ssl",
+        "ssl-offloaded",
     ];
     if CLIENT.iter().any(|n| is(n)) {
         return Some(Family::ClientAddress);
     }
     if RENDERING.iter().any(|n| is(n))
-        || starts("x-forwarded-")
         || starts("x-original-")
         || starts("x-rewrite-")
+        || starts("x-envoy-original-")
         || (starts("x-") && name.len() > "x--override".len() && ends_dash(name, "-override"))
     {
         return Some(Family::Rendering);
@@ -217,14 +225,7 @@ fn consume_connection(headers: &mut HeaderMap) {
     if !headers.contains_key(header::CONNECTION) {
         return;
     }
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|s| s.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for n in named {
+    for n in crate::headers::connection_options(headers) {
         if protected_from_connection(&n) {
             tracing::info!(header = %n, "Connection nominated a header that cannot be removed; ignored");
             continue;
@@ -299,6 +300,10 @@ mod tests {
             "x-host",
             "x-real-ip",
             "true-client-ip",
+            "cloudfront-forwarded-proto",
+            "x-original-forwarded-for",
+            "x-envoy-original-path",
+            "x-https",
             "x_forwarded_host",
             "X_Forwarded_Prefix",
             "x-forwarded_proto",

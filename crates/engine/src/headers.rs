@@ -46,16 +46,20 @@ pub fn detach(headers: &HeaderMap) -> HeaderMap {
     out
 }
 
-/// Removes hop-by-hop headers, including those named by `Connection`.
-pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
+/// The header names a message's `Connection` header lists (RFC 9110 section 7.6.1).
+pub fn connection_options(headers: &HeaderMap) -> Vec<HeaderName> {
+    headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|s| s.split(','))
         .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for n in named {
+        .collect()
+}
+
+/// Removes hop-by-hop headers, including those named by `Connection`.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    for n in connection_options(headers) {
         headers.remove(n);
     }
     for n in HOP_BY_HOP.iter() {

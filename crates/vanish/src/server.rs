@@ -104,11 +104,7 @@ pub async fn start_with_store<S: Store + Clone>(
         cache: cache.clone(),
         store,
         auth: Auth::new(&settings.admin_tokens, &settings.admin_allow),
-        browser: BrowserGuard::new(
-            admin_addr.ip(),
-            &settings.admin_hosts,
-            &settings.admin_allow_origins,
-        ),
+        browser: BrowserGuard::new(&settings.admin_hosts, &settings.admin_allow_origins),
         redact: settings.admin_redact.clone(),
         metrics: telemetry::prometheus(),
         max_body: settings.limits.max_admin_body,

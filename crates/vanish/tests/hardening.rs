@@ -13,34 +13,6 @@ use tokio::net::TcpStream;
 
 const CC60: (&str, &str) = ("cache-control", "public, max-age=60");
 
-/// Sends raw bytes and reads until the server closes the connection.
-async fn raw(addr: std::net::SocketAddr, bytes: &[u8]) -> String {
-    read_to_close(connect_and_send(addr, bytes).await).await
-}
-
-/// Connects and sends raw bytes.
-async fn connect_and_send(addr: std::net::SocketAddr, bytes: &[u8]) -> TcpStream {
-    let mut s = tokio::time::timeout(Duration::from_secs(20), TcpStream::connect(addr))
-        .await
-        .expect("connected within 20s")
-        .unwrap();
-    s.write_all(bytes).await.unwrap();
-    s
-}
-
-/// Reads until the server closes the connection (or resets it), which it must within 20 s.
-async fn read_to_close(mut s: TcpStream) -> String {
-    let mut out = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut out)).await;
-    let out = String::from_utf8_lossy(&out).into_owned();
-    assert!(
-        read.is_ok(),
-        "the server did not close the connection within 20s; got: {}",
-        &out[..out.len().min(200)]
-    );
-    out
-}
-
 fn echo_origin() -> impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static {
     |s, n| {
         let mut seen: Vec<String> = s
@@ -572,14 +544,8 @@ async fn a_wrong_content_length_is_never_stored() {
             let (mut s, _) = listener.accept().await.unwrap();
             let n = s2.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
-                // Read the whole request head (unread bytes would make the close a reset).
-                let mut head = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
+                if read_head(&mut s).await.is_none() {
+                    return;
                 }
                 let body = if n == 0 {
                     "y".repeat(50)

@@ -295,13 +295,8 @@ async fn raw_origin(response: &'static [u8]) -> (String, Arc<AtomicUsize>) {
             };
             let c = c.clone();
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
+                if read_head(&mut s).await.is_none() {
+                    return;
                 }
                 c.fetch_add(1, Ordering::SeqCst);
                 let _ = s.write_all(response).await;
@@ -310,21 +305,6 @@ async fn raw_origin(response: &'static [u8]) -> (String, Arc<AtomicUsize>) {
         }
     });
     (format!("http://{addr}"), count)
-}
-
-/// Sends raw bytes to the proxy and reads until it closes.
-async fn raw_exchange(addr: std::net::SocketAddr, bytes: &[u8]) -> String {
-    let mut s = tokio::time::timeout(Duration::from_secs(20), TcpStream::connect(addr))
-        .await
-        .expect("connected within 20s")
-        .unwrap();
-    s.write_all(bytes).await.unwrap();
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut out))
-        .await
-        .expect("the proxy closed the connection within 20s")
-        .unwrap();
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -356,7 +336,7 @@ async fn origin_responses_with_ambiguous_framing_are_refused_and_never_stored() 
         let pipelined = format!(
             "GET /x HTTP/1.1\r\nhost: {host}\r\n\r\nGET /x HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n"
         );
-        let out = raw_exchange(v.running.proxy_addr, pipelined.as_bytes()).await;
+        let out = raw(v.running.proxy_addr, pipelined.as_bytes()).await;
         assert_eq!(
             out.matches("HTTP/1.1 502").count(),
             2,
@@ -524,13 +504,10 @@ async fn a_streamed_miss_does_not_claim_stored_before_it_is() {
     let go2 = go.clone();
     tokio::spawn(async move {
         let (mut s, _) = listener.accept().await.unwrap();
-        let mut head = Vec::new();
-        let mut buf = [0u8; 4096];
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = s.read(&mut buf).await.unwrap();
-            assert!(n > 0, "the proxy closed before its request was complete");
-            head.extend_from_slice(&buf[..n]);
-        }
+        read_head(&mut s)
+            .await
+            .expect("the proxy closed before its request was complete");
+        let mut buf = [0u8; 64];
         let body = vec![b'g'; 200 * 1024];
         let res = format!(
             "HTTP/1.1 200 OK\r\ncache-control: public, max-age=60\r\ncontent-length: {}\r\n\r\n",
@@ -550,16 +527,9 @@ async fn a_streamed_miss_does_not_claim_stored_before_it_is() {
         v.running.proxy_addr
     );
     c.write_all(req.as_bytes()).await.unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 65536];
-    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = tokio::time::timeout(Duration::from_secs(20), c.read(&mut buf))
-            .await
-            .expect("the response head within 20 s")
-            .unwrap();
-        assert!(n > 0, "closed before the head");
-        got.extend_from_slice(&buf[..n]);
-    }
+    let mut got = read_head(&mut c)
+        .await
+        .expect("closed before the response head");
     let text = String::from_utf8_lossy(&got).to_lowercase();
     let status_line = text
         .lines()
@@ -614,17 +584,6 @@ async fn a_cookie_set_on_a_revalidation_reaches_that_client_and_is_never_stored(
     assert_eq!(hit.header("set-cookie"), None, "the cookie was stored");
 }
 
-/// Reads until the peer closes (or resets) the connection, within `limit`.
-async fn closed_within(mut s: TcpStream, limit: Duration) -> Vec<u8> {
-    let mut out = Vec::new();
-    let read = tokio::time::timeout(limit, s.read_to_end(&mut out)).await;
-    assert!(
-        read.is_ok(),
-        "the connection was not closed within {limit:?}"
-    );
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_and_slow_connections_are_closed_by_timeouts() {
     let origin = TestOrigin::start(reflecting_origin()).await;
@@ -640,14 +599,10 @@ async fn idle_and_slow_connections_are_closed_by_timeouts() {
     kept.write_all(b"GET /kept HTTP/1.1\r\nHost: a\r\n\r\n")
         .await
         .unwrap();
-    let limit = Duration::from_secs(30);
-    assert!(closed_within(silent, limit).await.is_empty());
-    let slow_out = closed_within(slow, limit).await;
-    assert!(
-        !String::from_utf8_lossy(&slow_out).contains("200 OK"),
-        "the half head was not served"
-    );
-    let kept_out = String::from_utf8_lossy(&closed_within(kept, limit).await).into_owned();
+    assert!(read_to_close(silent).await.is_empty());
+    let slow_out = read_to_close(slow).await;
+    assert!(!slow_out.contains("200 OK"), "the half head was not served");
+    let kept_out = read_to_close(kept).await;
     assert!(kept_out.starts_with("HTTP/1.1 200"), "{kept_out}");
     assert_eq!(origin.count("/slow"), 0);
 }
@@ -674,15 +629,12 @@ async fn idle_connections_cannot_hold_every_slot() {
         )
         .await
         .unwrap();
-        let out =
-            String::from_utf8_lossy(&closed_within(c, Duration::from_secs(30)).await).into_owned();
+        let out = read_to_close(c).await;
         assert!(out.starts_with("HTTP/1.1 200"), "request {i}: {out}");
     }
     // The oldest idle connections were closed to make room.
     let first = idle.remove(0);
-    assert!(closed_within(first, Duration::from_secs(30))
-        .await
-        .is_empty());
+    assert!(read_to_close(first).await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -693,8 +645,7 @@ async fn a_request_body_that_stops_coming_is_answered_408() {
     c.write_all(b"POST /form HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789")
         .await
         .unwrap();
-    let out =
-        String::from_utf8_lossy(&closed_within(c, Duration::from_secs(30)).await).into_owned();
+    let out = read_to_close(c).await;
     assert!(out.starts_with("HTTP/1.1 408"), "{out}");
     // A body that keeps coming, however slowly overall, is forwarded whole.
     let ok = send("POST", &v.url("/form"), &[], "complete body").await;

@@ -5,9 +5,9 @@
 //! such a page, applied after authentication and before routing:
 //! - a request carrying `Origin` (browsers send it on every cross-site request and on every
 //!   `POST`/`PURGE`) is refused unless that origin is listed in `[admin] allow_origins`;
-//! - a request let in by its address (not by a token) must name this listener in `Host`: a
-//!   loopback name or address, the listener's own address, or a name in `[admin] hosts`, so a
-//!   DNS-rebinding page (whose `Host` is its own domain) cannot read `/explain`. `PURGE` is
+//! - a request let in by its address (not by a token) must name this listener in `Host`: an IP
+//!   address, `localhost`, or a name in `[admin] hosts`, so a DNS-rebinding page (whose `Host`
+//!   is its own domain name) cannot read `/explain`. `PURGE` is
 //!   exempt: its `Host` names the site to purge (Varnish style), and browsers cannot send it
 //!   without an `Origin`;
 //! - JSON endpoints take only `Content-Type: application/json` (a page's "simple" `text/plain`
@@ -24,23 +24,20 @@ pub struct BrowserGuard {
     hosts: Vec<String>,
     /// Origins (`scheme://host[:port]`, lower-case) allowed to call.
     origins: Vec<String>,
-    /// The listener's own address.
-    listen_ip: IpAddr,
 }
 
 /// Why a request was refused: status and message.
 pub type Refusal = (StatusCode, &'static str, String);
 
 impl BrowserGuard {
-    /// A guard for a listener on `listen_ip`, with configured extra host names and origins.
-    pub fn new(listen_ip: IpAddr, hosts: &[String], origins: &[String]) -> Self {
+    /// A guard with the configured extra host names and origins.
+    pub fn new(hosts: &[String], origins: &[String]) -> Self {
         BrowserGuard {
             hosts: hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
             origins: origins
                 .iter()
                 .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
                 .collect(),
-            listen_ip,
         }
     }
 
@@ -87,17 +84,15 @@ impl BrowserGuard {
         if name == "localhost" || name.ends_with(".localhost") {
             return true;
         }
-        if let Ok(ip) = name
+        // An address literal cannot come from DNS rebinding (a browser's Host is the name of
+        // the page's own origin), whichever address of the machine it names.
+        if name
             .trim_start_matches('[')
             .trim_end_matches(']')
             .parse::<IpAddr>()
+            .is_ok()
         {
-            return ip.is_loopback()
-                || ip == self.listen_ip
-                || {
-                    // An IPv4-mapped form of a loopback or the listener's address.
-                    matches!(ip, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback() || IpAddr::V4(v4) == self.listen_ip))
-                };
+            return true;
         }
         self.hosts.iter().any(|h| h == name)
     }
@@ -143,7 +138,7 @@ mod tests {
 
     #[test]
     fn host_must_name_the_listener_without_a_token() {
-        let g = BrowserGuard::new("10.0.0.5".parse().unwrap(), &["admin.internal".into()], &[]);
+        let g = BrowserGuard::new(&["admin.internal".into()], &[]);
         let get = Method::GET;
         for ok in [
             "127.0.0.1:8081",
@@ -164,7 +159,7 @@ mod tests {
             "evil.example:8081",
             "127.0.0.1.evil.example",
             "",
-            "10.0.0.6",
+            "localhost.evil.example",
         ] {
             assert!(
                 g.check(&get, &headers(&[("host", bad)]), true).is_err(),
@@ -185,11 +180,7 @@ mod tests {
 
     #[test]
     fn origins_are_refused_unless_listed() {
-        let g = BrowserGuard::new(
-            "127.0.0.1".parse().unwrap(),
-            &[],
-            &["https://ops.example.com".into()],
-        );
+        let g = BrowserGuard::new(&[], &["https://ops.example.com".into()]);
         let h = |o| headers(&[("host", "127.0.0.1"), ("origin", o)]);
         assert!(g
             .check(&Method::POST, &h("https://evil.example"), false)

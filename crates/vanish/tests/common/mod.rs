@@ -411,3 +411,57 @@ where
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// Reads from a raw connection until a whole message head (`\r\n\r\n`) has arrived; `None`
+/// if the peer closed first or no whole head came within 20 s. Raw test origins read the whole
+/// request head before they answer (unread bytes would turn their close into a reset).
+pub async fn read_head(s: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let read = tokio::time::timeout(Duration::from_secs(20), s.read(&mut buf)).await;
+        match read {
+            Err(_) | Ok(Ok(0)) | Ok(Err(_)) => return None,
+            Ok(Ok(n)) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    Some(head)
+}
+
+/// Sends raw bytes and reads until the server closes the connection.
+pub async fn raw(addr: std::net::SocketAddr, bytes: &[u8]) -> String {
+    read_to_close(connect_and_send(addr, bytes).await).await
+}
+
+/// Connects and sends raw bytes.
+pub async fn connect_and_send(addr: std::net::SocketAddr, bytes: &[u8]) -> tokio::net::TcpStream {
+    let mut s = tokio::time::timeout(
+        Duration::from_secs(20),
+        tokio::net::TcpStream::connect(addr),
+    )
+    .await
+    .expect("connected within 20s")
+    .unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut s, bytes)
+        .await
+        .unwrap();
+    s
+}
+
+/// Reads until the server closes the connection (or resets it), which it must within 20 s.
+pub async fn read_to_close(mut s: tokio::net::TcpStream) -> String {
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(
+        Duration::from_secs(20),
+        tokio::io::AsyncReadExt::read_to_end(&mut s, &mut out),
+    )
+    .await;
+    let out = String::from_utf8_lossy(&out).into_owned();
+    assert!(
+        read.is_ok(),
+        "the server did not close the connection within 20s; got: {}",
+        &out[..out.len().min(200)]
+    );
+    out
+}
