@@ -12,6 +12,9 @@
 # Usage: bench/proxy.sh            (env: DURATION=10s CONNS=64 ROUNDS=3 WARMUP=2s)
 #        VANISH_SYSTEM_ALLOC=1 bench/proxy.sh   adds a Vanish built with the system allocator
 #        (--no-default-features, in target/sysalloc) beside the default jemalloc build
+#        VANISH_BASELINE=REV bench/proxy.sh   adds Vanish built at git revision REV (a worktree
+#        under target/, built into target/baseline) beside this build: the ratio of the two,
+#        measured in the same rounds, is printed (a regression check of the hit path)
 # Needs: Debian/Ubuntu (missing packages are installed with apt-get), 2+ CPUs, cargo.
 set -euo pipefail
 
@@ -46,6 +49,15 @@ if [ -n "${VANISH_SYSTEM_ALLOC:-}" ]; then
     log "building vanish with the system allocator (release, target/sysalloc)"
     (cd "$ROOT" && CARGO_TARGET_DIR="$ROOT/target/sysalloc" cargo build --release -p vanish --no-default-features -q)
 fi
+if [ -n "${VANISH_BASELINE:-}" ]; then
+    BASE_REV=$(git -C "$ROOT" rev-parse --short "$VANISH_BASELINE") || die "VANISH_BASELINE=$VANISH_BASELINE: not a git revision"
+    log "building vanish at $BASE_REV (release, target/baseline) as the baseline"
+    BASE_SRC="$ROOT/target/baseline-src"
+    git -C "$ROOT" worktree remove --force "$BASE_SRC" >/dev/null 2>&1 || rm -rf "$BASE_SRC"
+    git -C "$ROOT" worktree add --detach "$BASE_SRC" "$BASE_REV" >/dev/null 2>&1
+    (cd "$BASE_SRC" && CARGO_TARGET_DIR="$ROOT/target/baseline" cargo build --release -p vanish -q)
+    git -C "$ROOT" worktree remove --force "$BASE_SRC"
+fi
 
 # ---------------------------------------------------------------------------------------------
 # Processes and cleanup.
@@ -58,6 +70,8 @@ free_port NGINX_PORT
 free_port VARNISH_PORT
 free_port SYSALLOC_PORT
 free_port SYSALLOC_ADMIN_PORT
+free_port BASELINE_PORT
+free_port BASELINE_ADMIN_PORT
 
 USER_LINE=""
 [ "$(id -u)" -eq 0 ] && USER_LINE="user root;"
@@ -127,6 +141,9 @@ start_vanish vanish "$VANISH" "$VANISH_PORT" "$VANISH_ADMIN_PORT"
 if [ -n "${VANISH_SYSTEM_ALLOC:-}" ]; then
     start_vanish sysalloc "$ROOT/target/sysalloc/release/vanish" "$SYSALLOC_PORT" "$SYSALLOC_ADMIN_PORT"
 fi
+if [ -n "${VANISH_BASELINE:-}" ]; then
+    start_vanish baseline "$ROOT/target/baseline/release/vanish" "$BASELINE_PORT" "$BASELINE_ADMIN_PORT"
+fi
 
 # ---- nginx proxy_cache.
 mkdir -p "$WORK/nginx/cache"
@@ -178,12 +195,17 @@ if [ -n "${VANISH_SYSTEM_ALLOC:-}" ]; then
     LABEL[sysalloc]="Vanish, system allocator"
     PROXIES+=(sysalloc)
 fi
+if [ -n "${VANISH_BASELINE:-}" ]; then
+    PORT[baseline]=$BASELINE_PORT
+    LABEL[baseline]="Vanish at $BASE_REV (baseline)"
+    PROXIES+=(baseline)
+fi
 PAGES=(1k 64k)
 declare -A BYTES=([1k]=1024 [64k]=65536)
 
 is_hit() { # proxy headers-file
     case "$1" in
-    vanish | sysalloc) grep -qi '^cache-status: *vanish; *hit' "$2" ;;
+    vanish | sysalloc | baseline) grep -qi '^cache-status: *vanish; *hit' "$2" ;;
     nginx) grep -qi '^x-cache-status: *HIT' "$2" ;;
     varnish) grep -Eqi '^x-varnish: *[0-9]+ +[0-9]+' "$2" ;;
     esac
@@ -294,6 +316,12 @@ declare -A M_RPS M_P50 M_P99
         echo
         for page in "${PAGES[@]}"; do
             awk -v v="${M_RPS[vanish.$page]}" -v g="${M_RPS[sysalloc.$page]}" -v page="$page" 'BEGIN { printf "jemalloc vs system allocator, %s hits: %.0f vs %.0f req/s (x%.2f)\n\n", page, v, g, v / g }'
+        done
+    fi
+    if [ -n "${VANISH_BASELINE:-}" ]; then
+        echo
+        for page in "${PAGES[@]}"; do
+            awk -v v="${M_RPS[vanish.$page]}" -v b="${M_RPS[baseline.$page]}" -v vp="${M_P99[vanish.$page]}" -v bp="${M_P99[baseline.$page]}" -v page="$page" -v rev="$BASE_REV" 'BEGIN { printf "this build vs %s, %s hits: %.0f vs %.0f req/s (x%.2f), p99 %.2f vs %.2f ms\n\n", rev, page, v, b, v / b, vp / 1000, bp / 1000 }'
         done
     fi
 } | tee "$REPORT"
