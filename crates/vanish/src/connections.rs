@@ -145,8 +145,9 @@ impl Drop for Slot {
 
 impl Slot {
     /// Resolves when the connection must close to free its slot.
-    pub(crate) async fn evicted(&self) {
-        self.state.close.notified().await;
+    pub(crate) fn evicted(&self) -> impl std::future::Future<Output = ()> + 'static {
+        let state = self.state.clone();
+        async move { state.close.notified().await }
     }
 
     /// True while no request is in progress on this connection.

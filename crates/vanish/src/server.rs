@@ -230,8 +230,13 @@ async fn accept_loop<F, Fut>(
                     tokio::pin!(conn);
                     let first_deadline = tokio::time::sleep(first_head);
                     tokio::pin!(first_deadline);
+                    let evicted = slot.evicted();
+                    tokio::pin!(evicted);
+                    // Until the deadline has passed once; later heads are hyper's to time.
+                    let mut first_pending = true;
                     loop {
                         tokio::select! {
+                            biased;
                             r = &mut conn => {
                                 if let Err(e) = r {
                                     tracing::debug!(error = %e, %remote, "connection ended with an error");
@@ -239,14 +244,19 @@ async fn accept_loop<F, Fut>(
                                 break;
                             }
                             // The first request head (protocol detection included) in time.
-                            _ = &mut first_deadline, if !slot.has_had_a_request() => {
+                            _ = &mut first_deadline, if first_pending => {
+                                if slot.has_had_a_request() {
+                                    first_pending = false;
+                                    continue;
+                                }
                                 tracing::debug!(%remote, "no request within the header read timeout; closed");
                                 break;
                             }
-                            _ = slot.evicted() => {
+                            _ = &mut evicted => {
                                 if slot.is_idle() {
                                     break;
                                 }
+                                evicted.set(slot.evicted());
                             }
                         }
                     }

@@ -651,3 +651,23 @@ async fn a_request_body_that_stops_coming_is_answered_408() {
     let ok = send("POST", &v.url("/form"), &[], "complete body").await;
     assert_eq!(ok.status, 200, "{}", ok.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_header_timeout_never_cuts_a_request_in_progress() {
+    // The response takes longer than the header read timeout: a connection with a request in
+    // progress is not closed by the deadline for its first request head.
+    let origin = TestOrigin::start(|_, _| {
+        Reply::ok("slow but complete")
+            .header("cache-control", "no-store")
+            .delay(Duration::from_millis(2500))
+    })
+    .await;
+    let v = TestVanish::start_with(&origin.url(), "[limits]\nheader_read_timeout = \"1s\"\n").await;
+    let out = raw(
+        v.running.proxy_addr,
+        b"GET /slow HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(out.ends_with("slow but complete"), "{out}");
+}
