@@ -226,37 +226,38 @@ async fn accept_loop<F, Fut>(
                 let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
                 let conn = graceful.watch(conn);
                 let first_head = limits.header_read_timeout;
+                let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+                let serving = tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, %remote, "connection ended with an error");
+                    }
+                    drop(done_tx);
+                });
+                // The connection's watchdog, a task of its own so that serving requests polls
+                // nothing else: it closes the connection when no first request head came in
+                // time (protocol detection included; later heads are hyper's to time), or when
+                // the slots run low and the connection is idle. It ends with the connection.
                 tokio::spawn(async move {
-                    tokio::pin!(conn);
+                    let stop = serving.abort_handle();
                     let first_deadline = tokio::time::sleep(first_head);
-                    tokio::pin!(first_deadline);
-                    let evicted = slot.evicted();
-                    tokio::pin!(evicted);
-                    // Until the deadline has passed once; later heads are hyper's to time.
+                    tokio::pin!(first_deadline, done_rx);
                     let mut first_pending = true;
                     loop {
                         tokio::select! {
-                            biased;
-                            r = &mut conn => {
-                                if let Err(e) = r {
-                                    tracing::debug!(error = %e, %remote, "connection ended with an error");
-                                }
-                                break;
-                            }
-                            // The first request head (protocol detection included) in time.
+                            _ = &mut done_rx => break,
                             _ = &mut first_deadline, if first_pending => {
-                                if slot.has_had_a_request() {
-                                    first_pending = false;
-                                    continue;
-                                }
-                                tracing::debug!(%remote, "no request within the header read timeout; closed");
-                                break;
-                            }
-                            _ = &mut evicted => {
-                                if slot.is_idle() {
+                                if !slot.has_had_a_request() {
+                                    tracing::debug!(%remote, "no request within the header read timeout; closed");
+                                    stop.abort();
                                     break;
                                 }
-                                evicted.set(slot.evicted());
+                                first_pending = false;
+                            }
+                            _ = slot.evicted() => {
+                                if slot.is_idle() {
+                                    stop.abort();
+                                    break;
+                                }
                             }
                         }
                     }
