@@ -2,7 +2,10 @@
 //!
 //! Owns the header's syntax only.
 
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
+
+/// The header carrying the RFC 9211 cache status.
+pub const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
 
 /// Why the request went forward (RFC 9211 section 2.2 `fwd`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use crate::forwarding::Forwarding;
-use crate::key::Scheme;
 use crate::tags::TagHeader;
+use crate::url::Scheme;
 
 /// Settings of a [`crate::Cache`].
 ///

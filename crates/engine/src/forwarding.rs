@@ -27,7 +27,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
 use ipnet::IpNet;
 
-use crate::key::{normalize_authority, Scheme};
+use crate::url::{normalize_authority, Scheme};
 
 /// The address of the peer a request came from (a request extension the front end sets).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,8 +13,20 @@ use http_cache_semantics::{CacheOptions, CachePolicy};
 use crate::config::CacheConfig;
 use crate::key::ResourceKey;
 use crate::object::Timing;
-use crate::policy::Overrides;
 use crate::variant::{Vary, VaryNames};
+
+/// What a route's rule changes in how its responses are stored (a key policy hands them
+/// over with the key; see [`crate::policy`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// Freshness lifetime to use instead of the response's (responses that may not be stored
+    /// at all, e.g. `private` or `no-store`, still are not).
+    pub ttl: Option<Duration>,
+    /// Statuses that may be stored (others are not).
+    pub cacheable_status: Option<Vec<u16>>,
+    /// `stale-while-revalidate` for responses that give none.
+    pub grace: Option<Duration>,
+}
 
 /// Why a response was not stored (shown in logs, `Cache-Status` `detail` and metrics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +97,7 @@ pub fn cache_options(config: &CacheConfig) -> CacheOptions {
 }
 
 /// Decides whether a response to a request may be stored, and computes its timing, with a
-/// route's overrides (see [`crate::policy::Overrides`]).
+/// route's [`Overrides`].
 pub fn evaluate(
     req: &request::Parts,
     res: &response::Parts,

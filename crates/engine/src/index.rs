@@ -15,9 +15,10 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
 use std::sync::Arc;
 
-use crate::key::{hostname, ResourceKey, Scheme};
+use crate::key::ResourceKey;
 use crate::object::{CachedObject, ObjectId, ObjectMeta};
 use crate::selector::{PurgeRequest, QueryMatch, Selector, Target};
+use crate::url::{hostname, Scheme};
 
 /// What the index refers to: anything that exposes an object's metadata.
 pub trait Entry: Clone {

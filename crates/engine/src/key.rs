@@ -1,7 +1,7 @@
 //! The resource key: which page a request names.
 //!
-//! Owns the normalisation of a request's scheme, authority, path and query into the
-//! [`ResourceKey`] that objects are stored and indexed under. It knows nothing of
+//! Owns the [`ResourceKey`] that objects are stored and indexed under, built from a
+//! request's or a URL's parts in their canonical form ([`crate::url`]). It knows nothing of
 //! variants (see [`crate::variant`]) or of storage.
 
 use std::fmt;
@@ -9,6 +9,9 @@ use std::sync::Arc;
 
 use http::request::Parts;
 use http::Uri;
+
+use crate::url::normalize_authority;
+pub use crate::url::Scheme;
 
 /// Error raised when a URL or request cannot name a cacheable resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,36 +58,6 @@ struct Fields {
     scheme: Scheme,
     /// Request headers or cookies a key policy added to the key (`name=value` pairs).
     extra: Option<Box<str>>,
-}
-
-/// The scheme a resource was requested with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Scheme {
-    /// Plain `http`.
-    Http,
-    /// `https`.
-    Https,
-}
-
-impl Scheme {
-    /// The scheme as it appears in a URL.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scheme::Http => "http",
-            Scheme::Https => "https",
-        }
-    }
-
-    /// Parses `http` or `https` (case-insensitive).
-    pub fn parse(s: &str) -> Option<Scheme> {
-        if s.eq_ignore_ascii_case("http") {
-            Some(Scheme::Http)
-        } else if s.eq_ignore_ascii_case("https") {
-            Some(Scheme::Https)
-        } else {
-            None
-        }
-    }
 }
 
 impl PartialEq for ResourceKey {
@@ -275,156 +248,6 @@ impl fmt::Debug for ResourceKey {
     }
 }
 
-/// Lower-cases a host (with optional port) and drops the scheme's default port.
-pub fn normalize_authority(scheme: Scheme, authority: &str) -> String {
-    let authority = authority.rsplit('@').next().unwrap_or(authority);
-    let default = match scheme {
-        Scheme::Http => ":80",
-        Scheme::Https => ":443",
-    };
-    strip_host_noise(authority.to_ascii_lowercase(), &[default])
-}
-
-/// Drops trailing dots of the host and the default ports given, in any order, until nothing
-/// changes (so normalising twice gives the same as once: `h:443.` and `h..` are `h`).
-fn strip_host_noise(mut h: String, default_ports: &[&str]) -> String {
-    loop {
-        let before = h.len();
-        while h.ends_with('.') {
-            h.pop();
-        }
-        for p in default_ports {
-            if h.ends_with(p) {
-                h.truncate(h.len() - p.len());
-            }
-        }
-        if h.len() == before {
-            return h;
-        }
-    }
-}
-
-/// Normalises a request target in place, so the key and the origin see the same URL:
-/// percent-encoding made canonical (unreserved characters decoded, hex upper-cased: `%7e`
-/// is `~`, `%2e%2e` is `..`) in path and query, then dot segments removed from the path
-/// (RFC 3986 sections 6.2.2 and 5.2.4: `/a/../b` is `/b`). Encoded slashes (`%2F`) and
-/// repeated slashes are kept: they can mean something else to the origin.
-///
-/// ```
-/// let (mut p, ()) = http::Request::get("/a/%2e%2E/b/./c%7e?x=%7e").body(()).unwrap().into_parts();
-/// vanish_engine::key::normalize_target(&mut p);
-/// assert_eq!(p.uri, "/b/c~?x=~");
-/// ```
-pub fn normalize_target(parts: &mut Parts) {
-    let Some(pq) = parts.uri.path_and_query() else {
-        return;
-    };
-    let (path, query) = (pq.path(), pq.query());
-    let needs = |s: &str| s.contains('%') || !s.bytes().all(|b| b.is_ascii_graphic());
-    let dotty = path.contains("/.") || path.starts_with('.');
-    if !needs(path) && !dotty && !query.is_some_and(needs) {
-        return;
-    }
-    let path = normalize_path(path);
-    let query = query.map(|q| crate::policy::query::canonical_encoding(&encode_unsafe(q)));
-    let pq = match query {
-        Some(q) => format!("{path}?{q}"),
-        None => path,
-    };
-    let mut uri_parts = parts.uri.clone().into_parts();
-    if let Ok(pq) = pq.parse() {
-        uri_parts.path_and_query = Some(pq);
-        if let Ok(uri) = Uri::from_parts(uri_parts) {
-            parts.uri = uri;
-        }
-    }
-}
-
-/// A path as [`normalize_target`] leaves it (for purge selectors).
-pub fn normalize_path(path: &str) -> String {
-    remove_dot_segments(&crate::policy::query::canonical_encoding(&encode_unsafe(
-        path,
-    )))
-}
-
-/// Percent-encodes what a browser would before sending (bytes outside printable ASCII), so
-/// `/café` and a raw UTF-8 request target both become `/caf%C3%A9`.
-pub fn encode_unsafe(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.bytes().all(|b| b.is_ascii_graphic()) {
-        return std::borrow::Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for b in s.bytes() {
-        if b.is_ascii_graphic() {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    std::borrow::Cow::Owned(out)
-}
-
-/// RFC 3986 section 5.2.4.
-fn remove_dot_segments(path: &str) -> String {
-    let mut out: Vec<&str> = Vec::new();
-    let segments: Vec<&str> = path.split('/').collect();
-    let last = segments.len().saturating_sub(1);
-    for (i, seg) in segments.iter().enumerate() {
-        match *seg {
-            "." => {
-                if i == last {
-                    out.push("");
-                }
-            }
-            ".." => {
-                if out.len() > 1 {
-                    out.pop();
-                }
-                if i == last {
-                    out.push("");
-                }
-            }
-            s => out.push(s),
-        }
-    }
-    let joined = out.join("/");
-    if joined.starts_with('/') {
-        joined
-    } else {
-        format!("/{joined}")
-    }
-}
-
-/// The host name of an authority, without its port (`[::1]:8080` gives `[::1]`).
-pub fn hostname(authority: &str) -> &str {
-    if authority.starts_with('[') {
-        return match authority.find(']') {
-            Some(i) => &authority[..=i],
-            None => authority,
-        };
-    }
-    match authority.rsplit_once(':') {
-        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-        _ => authority,
-    }
-}
-
-/// True when a host given in a purge (`example.com`: any port; `example.com:8080`: that
-/// port) names this key's authority.
-pub fn host_matches(selector_host: &str, authority: &str) -> bool {
-    if selector_host == authority {
-        return true;
-    }
-    hostname(selector_host) == selector_host && hostname(authority) == selector_host
-}
-
-/// Normalises a host given alone (as in a `host` selector): lower case, no trailing dot.
-///
-/// A port is kept; `:80` and `:443` are dropped since they are default for one scheme each.
-pub fn normalize_host(host: &str) -> String {
-    strip_host_noise(host.trim().to_ascii_lowercase(), &[":80", ":443"])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -445,50 +268,6 @@ mod tests {
     }
 
     #[test]
-    fn targets_are_normalised() {
-        let cases = [
-            ("/a/b", "/a/b"),
-            ("/a/../b", "/b"),
-            ("/a/./b/.", "/a/b/"),
-            ("/a/b/..", "/a/"),
-            ("/../../x", "/x"),
-            ("/a/%2e%2e/b", "/b"),
-            ("/a/%2E/b", "/a/b"),
-            ("/a%2fb/../c", "/c"),
-            ("/a%2Fb", "/a%2Fb"),
-            ("//double//slash", "//double//slash"),
-            ("/%7euser", "/~user"),
-            ("/caf%c3%a9", "/caf%C3%A9"),
-            ("/p?q=%7e&r=%2f", "/p?q=~&r=%2F"),
-            ("/.hidden", "/.hidden"),
-            ("/p?x=%%34%31", "/p?x=%2541"),
-        ];
-        for (input, want) in cases {
-            let (mut p, ()) = http::Request::get(input).body(()).unwrap().into_parts();
-            normalize_target(&mut p);
-            assert_eq!(p.uri.to_string(), want, "{input}");
-        }
-    }
-
-    #[test]
-    fn host_normalisation_is_idempotent() {
-        for (input, want) in [
-            ("h..", "h"),
-            ("h:443.", "h"),
-            ("H.:443", "h"),
-            ("h:8080.", "h:8080"),
-        ] {
-            let once = normalize_authority(Scheme::Https, input);
-            assert_eq!(once, want, "{input}");
-            assert_eq!(normalize_authority(Scheme::Https, &once), once);
-            assert_eq!(
-                normalize_host(&normalize_host(input)),
-                normalize_host(input)
-            );
-        }
-    }
-
-    #[test]
     fn hosts_that_are_not_authorities_are_refused() {
         for bad in ["evil.test/x?y=", "a@b", "..", "a b"] {
             let (parts, ()) = http::Request::get("/z")
@@ -501,18 +280,6 @@ mod tests {
                 "{bad}"
             );
         }
-    }
-
-    #[test]
-    fn host_matching() {
-        assert!(host_matches("h", "h"));
-        assert!(host_matches("h", "h:8080"));
-        assert!(host_matches("h:8080", "h:8080"));
-        assert!(!host_matches("h:8080", "h"));
-        assert!(!host_matches("h:8080", "h:9090"));
-        assert!(host_matches("[::1]", "[::1]:8080"));
-        assert!(!host_matches("h", "hh"));
-        assert_eq!(hostname("[::1]:80"), "[::1]");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //!
 //! The life of an object, one module each:
 //! - [`forwarding`]: what of a client's request travels on (the entrance every request passes);
+//! - [`url`]: the canonical form of a URL (the ground floor every other module builds on);
 //! - [`key`] and [`variant`]: which resource and which variant a request names;
 //! - [`freshness`]: whether a response may be stored, and for how long it is fresh;
 //! - [`cache`]: lookup, fill (with coalescing), revalidation and delivery;
@@ -34,15 +35,17 @@ pub mod purge_log;
 pub mod selector;
 pub mod store;
 pub mod tags;
+pub mod url;
 pub mod variant;
 
 pub use body::{BoxError, CacheBody};
 pub use cache::Cache;
 pub use config::CacheConfig;
 pub use invalidator::{Invalidator, PurgeError};
-pub use key::{ResourceKey, Scheme};
+pub use key::ResourceKey;
 pub use object::CachedObject;
 pub use origin::{Origin, OriginError};
 pub use policy::{DefaultPolicy, KeyPolicy, RulesPolicy};
 pub use selector::{PurgeMode, PurgeRequest, Selector, SelectorError};
 pub use store::{PurgeReport, Store, StoreError, StoreStats};
+pub use url::Scheme;

@@ -1,8 +1,10 @@
 //! A cached object: one stored variant of one resource, with what freshness needs.
 //!
-//! Owns the object's bytes, headers, timing and the metadata purges match on. It decides
-//! nothing about storability (see [`crate::freshness`]) and is never mutated after it is
-//! stored, except for the soft-purge mark.
+//! Owns the object's bytes, headers, timing and the metadata purges match on, and the one
+//! rule an object keeps about itself: its `Content-Length` is its body's. What may be stored
+//! is decided elsewhere ([`crate::freshness`] judges, the cache's admission stage builds the
+//! [`Head`]); an object is never mutated after it is stored, except for its purge marks.
+//! It imports only the key and variant types.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -92,18 +94,9 @@ pub struct CachedObject {
 }
 
 impl Clone for CachedObject {
-    /// A copy with the same id, data and soft-purge mark (bodies and headers share storage).
+    /// A copy with the same id, data and purge marks (bodies and headers share storage).
     fn clone(&self) -> Self {
-        let c = CachedObject::new(
-            self.meta.clone(),
-            self.variant.clone(),
-            self.vary.clone(),
-            self.status,
-            self.headers.clone(),
-            self.body.clone(),
-            self.policy.clone(),
-            self.timing,
-        );
+        let c = CachedObject::new(self.head(), self.body.clone());
         if let Some(t) = self.soft_purged_at() {
             c.mark_soft_purged(t);
         }
@@ -112,6 +105,26 @@ impl Clone for CachedObject {
         }
         c
     }
+}
+
+/// Everything of a stored response but its body: what a fill knows once the origin's head
+/// arrived and was judged storable, while the body is still being read.
+#[derive(Debug, Clone)]
+pub struct Head {
+    /// Everything purges match on.
+    pub meta: ObjectMeta,
+    /// The variant the object answers.
+    pub variant: VariantKey,
+    /// The names the response varied on.
+    pub vary: VaryNames,
+    /// Response status.
+    pub status: StatusCode,
+    /// Response headers to serve (hop-by-hop and tag headers removed, no `Age`).
+    pub headers: HeaderMap,
+    /// The RFC 9111 policy.
+    pub policy: CachePolicy,
+    /// Freshness timing.
+    pub timing: Timing,
 }
 
 /// Where an object stands at a given instant.
@@ -124,18 +137,29 @@ pub enum State {
 }
 
 impl CachedObject {
-    /// Builds an object.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        meta: ObjectMeta,
-        variant: VariantKey,
-        vary: VaryNames,
-        status: StatusCode,
-        headers: HeaderMap,
-        body: Bytes,
-        policy: CachePolicy,
-        timing: Timing,
-    ) -> Self {
+    /// Builds an object from its head and complete body.
+    ///
+    /// The framing hits are served with is the body's own length, whatever the origin's
+    /// headers said: `Content-Length` is set to it (and removed for `204` and `304`, which
+    /// have no body).
+    pub fn new(head: Head, body: Bytes) -> Self {
+        let Head {
+            meta,
+            variant,
+            vary,
+            status,
+            mut headers,
+            policy,
+            timing,
+        } = head;
+        if status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
+            headers.remove(http::header::CONTENT_LENGTH);
+        } else {
+            headers.insert(
+                http::header::CONTENT_LENGTH,
+                http::HeaderValue::from(body.len()),
+            );
+        }
         CachedObject {
             meta,
             variant,
@@ -150,6 +174,19 @@ impl CachedObject {
         }
     }
 
+    /// A copy of everything but the body.
+    pub fn head(&self) -> Head {
+        Head {
+            meta: self.meta.clone(),
+            variant: self.variant.clone(),
+            vary: self.vary.clone(),
+            status: self.status,
+            headers: self.headers.clone(),
+            policy: self.policy.clone(),
+            timing: self.timing,
+        }
+    }
+
     /// Marks the object hard-purged: from now on no lookup returns it (stores reclaim its
     /// memory later, off the purge's path).
     pub fn kill(&self) {
@@ -159,79 +196,6 @@ impl CachedObject {
     /// True once [`CachedObject::kill`] ran.
     pub fn is_dead(&self) -> bool {
         self.dead.load(Ordering::Acquire)
-    }
-
-    /// Builds an object from a client request's headers and a complete origin response, if a
-    /// shared cache may store it (used by front ends that buffer, tests and benchmarks).
-    ///
-    /// ```
-    /// use std::time::SystemTime;
-    /// use vanish_engine::{CacheConfig, CachedObject, ResourceKey};
-    /// let key = ResourceKey::parse_url("http://example.com/a").unwrap();
-    /// let res = http::Response::builder()
-    ///     .header("cache-control", "max-age=60")
-    ///     .header("surrogate-key", "a-tag")
-    ///     .body(bytes::Bytes::from_static(b"hello"))
-    ///     .unwrap();
-    /// let obj = CachedObject::from_response(key, &http::HeaderMap::new(), res,
-    ///     &CacheConfig::default(), SystemTime::now()).unwrap();
-    /// assert_eq!(&*obj.meta.tags[0], "a-tag");
-    /// assert!(obj.headers.get("surrogate-key").is_none(), "tag headers are stripped");
-    /// ```
-    pub fn from_response(
-        key: ResourceKey,
-        request_headers: &HeaderMap,
-        response: http::Response<Bytes>,
-        config: &crate::CacheConfig,
-        now: SystemTime,
-    ) -> Result<CachedObject, crate::freshness::NotStored> {
-        use crate::freshness::{judge_response, NotStored, Verdict};
-        let (mut parts, body) = response.into_parts();
-        parts.headers = crate::headers::detach(&parts.headers);
-        if body.len() > config.max_object_size {
-            return Err(NotStored::TooLarge);
-        }
-        let (policy, vary, timing, tags) = match judge_response(
-            &key,
-            request_headers,
-            &parts,
-            now,
-            config,
-            &Default::default(),
-        ) {
-            Verdict::Store {
-                policy,
-                vary,
-                timing,
-                tags,
-            } => (policy, vary, timing, tags),
-            Verdict::Pass(reason) => return Err(reason),
-        };
-        let meta = ObjectMeta {
-            id: next_object_id(),
-            key,
-            vary_values: vary.values(request_headers),
-            tags,
-        };
-        let mut headers = parts.headers;
-        crate::cache::clean_stored_headers(config, &mut headers);
-        if !headers.contains_key(http::header::CONTENT_LENGTH) {
-            headers.insert(
-                http::header::CONTENT_LENGTH,
-                http::HeaderValue::from(body.len()),
-            );
-        }
-        let variant = vary.variant_key(request_headers);
-        Ok(CachedObject::new(
-            meta,
-            variant,
-            vary,
-            parts.status,
-            headers,
-            body,
-            *policy,
-            timing,
-        ))
     }
 
     /// The object's id.

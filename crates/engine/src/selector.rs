@@ -10,9 +10,9 @@ use std::fmt;
 use http::HeaderName;
 use serde_json::Value;
 
-use crate::key::{encode_unsafe, host_matches, normalize_host, normalize_path, ResourceKey};
+use crate::key::ResourceKey;
 use crate::object::ObjectMeta;
-use crate::policy::query::canonical_encoding;
+use crate::url::{canonical_encoding, encode_unsafe, host_matches, normalize_host, normalize_path};
 
 /// Which queries a `url` or `path` selector matches.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -28,7 +28,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use http_cache_semantics::CachePolicy;
 use vanish_engine::index::Index;
-use vanish_engine::object::{next_object_id, CachedObject, ObjectMeta, Timing};
+use vanish_engine::object::{next_object_id, CachedObject, Head, ObjectMeta, Timing};
 use vanish_engine::store::Store;
 use vanish_engine::variant::VaryNames;
 use vanish_engine::{PurgeRequest, ResourceKey, Scheme, Selector};
@@ -304,27 +304,31 @@ impl Factory {
 
     fn article(&self, r: usize, lang: usize) -> CachedObject {
         CachedObject::new(
-            self.article_meta(r, lang),
-            self.vary.variant_key(&self.lang_headers[lang]),
-            self.vary.clone(),
-            StatusCode::OK,
-            self.headers_vary.clone(),
+            Head {
+                meta: self.article_meta(r, lang),
+                variant: self.vary.variant_key(&self.lang_headers[lang]),
+                vary: self.vary.clone(),
+                status: StatusCode::OK,
+                headers: self.headers_vary.clone(),
+                policy: self.policy_vary.clone(),
+                timing: self.timing(),
+            },
             self.body.clone(),
-            self.policy_vary.clone(),
-            self.timing(),
         )
     }
 
     fn product(&self, r: usize) -> CachedObject {
         CachedObject::new(
-            self.product_meta(r),
-            Default::default(),
-            VaryNames::default(),
-            StatusCode::OK,
-            self.headers_plain.clone(),
+            Head {
+                meta: self.product_meta(r),
+                variant: Default::default(),
+                vary: VaryNames::default(),
+                status: StatusCode::OK,
+                headers: self.headers_plain.clone(),
+                policy: self.policy_plain.clone(),
+                timing: self.timing(),
+            },
             self.body.clone(),
-            self.policy_plain.clone(),
-            self.timing(),
         )
     }
 }

@@ -15,8 +15,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use http_cache_semantics::CachePolicy;
 use serde::{Deserialize, Serialize};
-use vanish_engine::key::{hostname, Scheme};
-use vanish_engine::object::{next_object_id, ObjectMeta, Timing};
+use vanish_engine::object::{self, next_object_id, ObjectMeta, Timing};
+use vanish_engine::url::{hostname, Scheme};
 use vanish_engine::variant::{VariantKey, VaryNames};
 use vanish_engine::{CachedObject, ResourceKey};
 
@@ -244,14 +244,16 @@ pub fn decode(blob: Bytes) -> Result<CachedObject, String> {
     };
     let variant = variant_key_from(&head.variant)?;
     Ok(CachedObject::new(
-        meta,
-        variant,
-        VaryNames::from_names(head.vary),
-        StatusCode::from_u16(head.status).map_err(|e| e.to_string())?,
-        headers,
+        object::Head {
+            meta,
+            variant,
+            vary: VaryNames::from_names(head.vary),
+            status: StatusCode::from_u16(head.status).map_err(|e| e.to_string())?,
+            headers,
+            policy: head.policy,
+            timing,
+        },
         body,
-        head.policy,
-        timing,
     ))
 }
 

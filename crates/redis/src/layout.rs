@@ -6,7 +6,7 @@
 //! The hash tags are chosen so the buckets' slots are spread evenly over the slot space (and so
 //! over the shards of a cluster with the usual even slot ranges). It talks to no server.
 
-use vanish_engine::key::hostname;
+use vanish_engine::url::hostname;
 
 /// Number of Redis Cluster hash slots.
 pub const SLOTS: u16 = 16384;

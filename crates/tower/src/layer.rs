@@ -101,13 +101,10 @@ where
                 let origin = ServiceOrigin::new(ready);
                 return Ok(cache.serve(parts, &origin).await);
             }
-            let (parts, body) = req.into_parts();
-            let res = ready.call(Request::from_parts(parts.clone(), body)).await?;
-            let (rparts, rbody) = res.into_parts();
-            cache
-                .after_unsafe(&parts, rparts.status, &rparts.headers)
-                .await;
-            Ok(Response::from_parts(rparts, CacheBody::boxed(rbody)))
+            let (mut parts, body) = req.into_parts();
+            let forward = cache.begin_forward(&mut parts);
+            let res = ready.call(Request::from_parts(parts, body)).await?;
+            Ok(cache.finish_forward(forward, Ok(res)).await)
         })
     }
 }

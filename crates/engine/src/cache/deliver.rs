@@ -10,27 +10,14 @@ use bytes::Bytes;
 use http::{header, request, response, HeaderMap, HeaderValue, Method, Response, StatusCode};
 
 use crate::body::CacheBody;
-use crate::cache_status::{CacheStatus, Fwd};
+use crate::cache_status::{CacheStatus, Fwd, CACHE_STATUS};
 use crate::config::CacheConfig;
 use crate::headers::{not_modified, strip_hop_by_hop, NOT_MODIFIED_HEADERS};
 use crate::object::CachedObject;
 use crate::origin::OriginError;
 
-/// Header carrying the RFC 9211 cache status.
-pub const CACHE_STATUS: header::HeaderName = header::HeaderName::from_static("cache-status");
-
-/// Prepares origin response headers for storage: no hop-by-hop, `Age`, `Set-Cookie` (a
-/// stored response is shared), and no tag headers when they are stripped from clients.
-pub fn clean_stored_headers(config: &CacheConfig, headers: &mut HeaderMap) {
-    strip_hop_by_hop(headers);
-    headers.remove(header::AGE);
-    headers.remove(header::SET_COOKIE);
-    if config.strip_tag_headers {
-        strip_tags(config, headers);
-    }
-}
-
-fn strip_tags(config: &CacheConfig, headers: &mut HeaderMap) {
+/// Removes the configured tag headers (they are for the cache, not for clients).
+pub(super) fn strip_tags(config: &CacheConfig, headers: &mut HeaderMap) {
     for th in &config.tag_headers {
         headers.remove(&th.name);
     }

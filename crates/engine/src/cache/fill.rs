@@ -10,22 +10,22 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::{Bytes, BytesMut};
-use http::{header, request, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http::{header, request, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{deliver, lookup, Cache};
+use super::handle::Cache;
+use super::{admission, deliver, lookup};
 use crate::body::{BoxError, CacheBody};
 use crate::cache_status::{CacheStatus, Fwd};
 use crate::coalesce::{Leader, Outcome};
-use crate::freshness::{judge_response, NotStored, Verdict};
+use crate::freshness::NotStored;
 use crate::headers::{detach, strip_hop_by_hop};
 use crate::key::ResourceKey;
-use crate::object::{next_object_id, CachedObject, ObjectMeta};
+use crate::object::{CachedObject, Head};
 use crate::origin::{Origin, OriginError};
 use crate::policy::RuleInfo;
 use crate::store::{Inserted, Store};
-use crate::variant::VaryNames;
 
 /// Body bytes a miss reads before it answers: a body that ends within them is stored first,
 /// so its `Cache-Status` can say `stored` truthfully; a longer one streams, and its
@@ -168,7 +168,7 @@ impl<S: Store + Clone> Cache<S> {
         let mut parts = parts;
         parts.headers = detach(&parts.headers);
         let now = SystemTime::now();
-        let verdict = judge_response(&key, &req.headers, &parts, now, config, &rule.overrides);
+        let admitted = admission::admit(&key, &req.headers, &parts, now, config, &rule.overrides);
         let too_large = parts
             .headers
             .get(header::CONTENT_LENGTH)
@@ -177,41 +177,18 @@ impl<S: Store + Clone> Cache<S> {
             .is_some_and(|len| len > config.max_object_size as u64);
         let mut status = CacheStatus::forward(fwd);
         status.fwd_status = Some(parts.status.as_u16());
-        let (policy, vary, timing, tags) = match verdict {
-            Verdict::Store { .. } if too_large => {
+        let object_head = match admitted {
+            Ok(_) if too_large => {
                 finish(leader, Outcome::NotStored);
                 status.detail = Some(NotStored::TooLarge.as_str());
                 return deliver::passed(config, parts, CacheBody::boxed(body), status, head);
             }
-            Verdict::Pass(reason) => {
+            Err(reason) => {
                 finish(leader, Outcome::NotStored);
                 status.detail = Some(reason.as_str());
                 return deliver::passed(config, parts, CacheBody::boxed(body), status, head);
             }
-            Verdict::Store {
-                policy,
-                vary,
-                timing,
-                tags,
-            } => (policy, vary, timing, tags),
-        };
-        let meta = ObjectMeta {
-            id: next_object_id(),
-            key: key.clone(),
-            vary_values: vary.values(&req.headers),
-            tags,
-        };
-        let variant = vary.variant_key(&req.headers);
-        let mut stored_headers = parts.headers.clone();
-        deliver::clean_stored_headers(config, &mut stored_headers);
-        let template = Template {
-            meta,
-            variant,
-            vary,
-            status: parts.status,
-            headers: stored_headers,
-            policy: *policy,
-            timing,
+            Ok(object_head) => object_head,
         };
         let (tx, rx) = if head {
             (None, CacheBody::empty())
@@ -224,7 +201,7 @@ impl<S: Store + Clone> Cache<S> {
             self.clone(),
             body,
             tx,
-            template,
+            object_head,
             leader,
             epoch,
             decided_tx,
@@ -239,17 +216,6 @@ impl<S: Store + Clone> Cache<S> {
         }
         deliver::passed(config, parts, rx, status, false)
     }
-}
-
-/// Everything of an object but its body, while the body is read.
-struct Template {
-    meta: ObjectMeta,
-    variant: crate::variant::VariantKey,
-    vary: VaryNames,
-    status: StatusCode,
-    headers: HeaderMap,
-    policy: http_cache_semantics::CachePolicy,
-    timing: crate::object::Timing,
 }
 
 fn finish(leader: Option<Leader>, outcome: Outcome) {
@@ -270,7 +236,7 @@ async fn tee<S: Store + Clone, B>(
     cache: Cache<S>,
     mut body: B,
     mut tx: Option<mpsc::Sender<Result<Bytes, BoxError>>>,
-    template: Template,
+    object_head: Head,
     mut leader: Option<Leader>,
     epoch: u64,
     decided: oneshot::Sender<Decided>,
@@ -281,14 +247,14 @@ async fn tee<S: Store + Clone, B>(
     let config = &cache.inner.config;
     let max = config.max_object_size;
     // Sized from Content-Length when the origin gives one, so the stored body holds no slack.
-    let expected = template
+    let expected = object_head
         .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     let mut buf = BytesMut::with_capacity(expected.unwrap_or(0).min(max));
     // `Some` until the copy is stored (or given up).
-    let mut template = Some(template);
+    let mut to_store = Some(object_head);
     let mut decided = Some(decided);
     let mut read = 0usize;
     loop {
@@ -301,7 +267,7 @@ async fn tee<S: Store + Clone, B>(
         let frame = match frame {
             Ok(f) => f,
             Err(e) => {
-                let key = template.as_ref().map(|t| t.meta.key.to_string());
+                let key = to_store.as_ref().map(|t| t.meta.key.to_string());
                 tracing::warn!(error = %e, key = key.as_deref().unwrap_or("-"), "origin body failed; not stored");
                 metrics::counter!("vanish_origin_errors_total").increment(1);
                 finish(leader.take(), Outcome::Failed(StatusCode::BAD_GATEWAY));
@@ -316,9 +282,9 @@ async fn tee<S: Store + Clone, B>(
             continue;
         };
         read += data.len();
-        if template.is_some() {
+        if to_store.is_some() {
             if buf.len() + data.len() > max {
-                template = None;
+                to_store = None;
                 buf = BytesMut::new();
                 finish(leader.take(), Outcome::NotStored);
                 tell(&mut decided, Decided::TooLarge);
@@ -326,7 +292,7 @@ async fn tee<S: Store + Clone, B>(
                 buf.extend_from_slice(&data);
                 if expected == Some(buf.len()) {
                     // The last byte: store before the client sees it.
-                    if let Some(t) = template.take() {
+                    if let Some(t) = to_store.take() {
                         let outcome = store_copy(&cache, t, std::mem::take(&mut buf), epoch).await;
                         tell(&mut decided, decision(outcome));
                         finish(leader.take(), outcome);
@@ -342,11 +308,11 @@ async fn tee<S: Store + Clone, B>(
                 tx = None;
             }
         }
-        if template.is_none() && tx.is_none() {
+        if to_store.is_none() && tx.is_none() {
             return; // stored or given up, and nobody wants the rest
         }
     }
-    if let Some(t) = template {
+    if let Some(t) = to_store {
         let outcome = store_copy(&cache, t, buf, epoch).await;
         tell(&mut decided, decision(outcome));
         finish(leader, outcome);
@@ -366,37 +332,12 @@ fn decision(outcome: Outcome) -> Decided {
 /// Stores the complete copy of a fill; the outcome is what coalesced waiters are told.
 async fn store_copy<S: Store + Clone>(
     cache: &Cache<S>,
-    template: Template,
+    object_head: Head,
     buf: BytesMut,
     epoch: u64,
 ) -> Outcome {
-    let Template {
-        meta,
-        variant,
-        vary,
-        status,
-        mut headers,
-        policy,
-        timing,
-    } = template;
-    // The framing hits are served with is the stored body's own length, whatever the
-    // origin's headers said.
-    if status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
-        headers.remove(header::CONTENT_LENGTH);
-    } else {
-        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(buf.len()));
-    }
-    let key = meta.key.clone();
-    let obj = CachedObject::new(
-        meta,
-        variant,
-        vary,
-        status,
-        headers,
-        exact(buf),
-        policy,
-        timing,
-    );
+    let key = object_head.meta.key.clone();
+    let obj = CachedObject::new(object_head, exact(buf));
     match cache.inner.store.insert(obj, epoch).await {
         Ok(Inserted::Fresh) | Ok(Inserted::MarkedStale) => Outcome::Stored,
         Ok(Inserted::Dropped) => {

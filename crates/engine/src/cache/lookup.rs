@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use http::{request, HeaderMap, Method, Uri};
 use http_cache_semantics::{BeforeRequest, RequestLike};
 
-use super::Cache;
+use super::handle::Cache;
 use crate::cache_status::Fwd;
 use crate::freshness::{canonical_headers, request_has_directives};
 use crate::key::ResourceKey;

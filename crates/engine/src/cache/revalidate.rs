@@ -11,14 +11,14 @@ use http::{header, request, response, Response, StatusCode};
 use http_cache_semantics::AfterResponse;
 
 use super::fill::drain;
+use super::handle::Cache;
 use super::lookup::PolicyView;
-use super::{deliver, Cache};
+use super::{admission, deliver};
 use crate::body::CacheBody;
 use crate::cache_status::{CacheStatus, Fwd};
 use crate::coalesce::{Join, Leader, Outcome};
-use crate::freshness::{canonical_request, evaluate, Verdict};
 use crate::key::ResourceKey;
-use crate::object::{next_object_id, CachedObject, ObjectMeta};
+use crate::object::CachedObject;
 use crate::origin::Origin;
 use crate::policy::RuleInfo;
 use crate::store::{Inserted, Store};
@@ -93,40 +93,24 @@ impl<S: Store + Clone> Cache<S> {
         {
             headers.insert(header::DATE, d.clone());
         }
-        deliver::clean_stored_headers(config, &mut headers);
+        admission::clean_stored_headers(config, &mut headers);
         let mut res_parts = Response::new(()).into_parts().0;
         res_parts.status = old.status;
-        res_parts.headers = headers.clone();
-        let canonical = canonical_request(&key, &old.vary, &req.headers);
-        let new_obj = match evaluate(&canonical, &res_parts, now, config, &rule.overrides) {
-            Verdict::Store {
-                policy,
-                vary,
-                timing,
-                ..
-            } => {
-                let meta = ObjectMeta {
-                    id: next_object_id(),
-                    key: key.clone(),
-                    vary_values: old.meta.vary_values.clone(),
-                    tags: old.meta.tags.clone(),
-                };
-                Some(CachedObject::new(
-                    meta,
-                    old.variant.clone(),
-                    vary,
-                    old.status,
-                    headers,
-                    old.body.clone(),
-                    *policy,
-                    timing,
-                ))
-            }
-            Verdict::Pass(reason) => {
-                status.detail = Some(reason.as_str());
-                None
-            }
-        };
+        res_parts.headers = headers;
+        let new_obj =
+            match admission::admit(&key, &req.headers, &res_parts, now, config, &rule.overrides) {
+                Ok(mut object_head) => {
+                    // The same variant of the same resource, with its tags: only the head changed.
+                    object_head.meta.vary_values = old.meta.vary_values.clone();
+                    object_head.meta.tags = old.meta.tags.clone();
+                    object_head.variant = old.variant.clone();
+                    Some(CachedObject::new(object_head, old.body.clone()))
+                }
+                Err(reason) => {
+                    status.detail = Some(reason.as_str());
+                    None
+                }
+            };
         let Some(new_obj) = new_obj else {
             if let Some(l) = leader {
                 l.finish(Outcome::NotStored);

@@ -7,7 +7,7 @@
 
 use http::{header, request, HeaderMap, Method, StatusCode};
 
-use super::Cache;
+use super::handle::Cache;
 use crate::key::ResourceKey;
 use crate::selector::{PurgeRequest, Selector};
 use crate::store::{PurgeReport, Store};

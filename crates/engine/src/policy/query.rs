@@ -5,6 +5,8 @@
 
 use globset::GlobSet;
 
+use crate::url::{canonical_encoding, form_decode};
+
 /// How a rule rewrites queries.
 #[derive(Debug, Clone, Default)]
 pub struct QueryRule {
@@ -14,82 +16,6 @@ pub struct QueryRule {
     pub keep: Option<GlobSet>,
     /// Sort parameters by name (stable: repeated names keep their order).
     pub sort: bool,
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-fn unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
-}
-
-/// Canonical percent-encoding: `%7e` becomes `~` (unreserved characters are decoded), other
-/// escapes get upper-case hex (`%2f` becomes `%2F`), and a `%` that starts no escape becomes
-/// `%25` (so a second pass changes nothing: `%%34%31` is `%2541`, never `%41` then `A`).
-///
-/// ```
-/// use vanish_engine::policy::query::canonical_encoding;
-/// assert_eq!(canonical_encoding("a%7eb%2fc+d"), "a~b%2Fc+d");
-/// ```
-pub fn canonical_encoding(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = String::with_capacity(s.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                let v = h * 16 + l;
-                if unreserved(v) {
-                    out.push(v as char);
-                } else {
-                    out.push('%');
-                    out.push(b[i + 1].to_ascii_uppercase() as char);
-                    out.push(b[i + 2].to_ascii_uppercase() as char);
-                }
-                i += 3;
-                continue;
-            }
-        }
-        if b[i] == b'%' {
-            out.push_str("%25");
-            i += 1;
-            continue;
-        }
-        // Copy one UTF-8 character.
-        let ch_len = s[i..].chars().next().map_or(1, char::len_utf8);
-        out.push_str(&s[i..i + ch_len]);
-        i += ch_len;
-    }
-    out
-}
-
-/// Fully decodes a parameter name for matching (`+` is a space, `%XX` a byte).
-fn decoded_name(name: &str) -> String {
-    let b = name.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                    out.push(h * 16 + l);
-                    i += 3;
-                    continue;
-                }
-                out.push(b'%');
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 impl QueryRule {
@@ -109,7 +35,7 @@ impl QueryRule {
                 continue;
             }
             let canon = canonical_encoding(part);
-            let name = decoded_name(canon.split('=').next().unwrap_or(""));
+            let name = form_decode(canon.split('=').next().unwrap_or(""));
             if self.drop.as_ref().is_some_and(|g| g.is_match(&name)) {
                 continue;
             }
@@ -195,18 +121,5 @@ mod tests {
         for (rule, q, want) in cases {
             assert_eq!(rule.apply(q).as_deref(), *want, "{q}");
         }
-    }
-
-    #[test]
-    fn encoding_edge_cases() {
-        assert_eq!(canonical_encoding("%"), "%25");
-        assert_eq!(canonical_encoding("%4"), "%254");
-        assert_eq!(canonical_encoding("%zz"), "%25zz");
-        for s in ["%%34%31", "a%2", "%%%", "%25%", "x%7e%"] {
-            let once = canonical_encoding(s);
-            assert_eq!(canonical_encoding(&once), once, "{s}");
-        }
-        assert_eq!(canonical_encoding("%41%e2%82%ac"), "A%E2%82%AC");
-        assert_eq!(canonical_encoding("é%20"), "é%20");
     }
 }

@@ -14,11 +14,13 @@ use http::request::Parts;
 use http::{header, HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 
+use super::key_policy::{KeyPolicy, Prepared, RuleInfo};
 use super::negotiation::{normalize_accept_encoding, normalize_accept_language};
 use super::query::QueryRule;
-use super::{KeyPolicy, Overrides, Prepared, RuleInfo};
-use crate::key::{hostname, normalize_authority, normalize_host, KeyError, ResourceKey, Scheme};
+use crate::freshness::Overrides;
+use crate::key::{KeyError, ResourceKey};
 use crate::selector::{QueryMatch, Selector, Target};
+use crate::url::{hostname, normalize_authority, normalize_host, Scheme};
 
 /// Statuses `http-cache-semantics` can store (it does not understand partial content).
 pub const STORABLE_STATUSES: [u16; 14] = [
@@ -416,7 +418,7 @@ impl RulesPolicy {
 
 impl KeyPolicy for RulesPolicy {
     fn prepare(&self, req: &mut Parts, scheme: Scheme) -> Result<Prepared, KeyError> {
-        crate::key::normalize_target(req);
+        crate::url::normalize_target(req);
         let raw = ResourceKey::from_request(req, scheme)?;
         let host = self.canonical_host(raw.host());
         let rule = self.rule_for(Some(&host), raw.path());

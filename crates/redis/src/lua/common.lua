@@ -21,7 +21,7 @@ local function extend(key, ttl)
   end
 end
 
--- The host name of an authority, without its port (vanish_engine::key::hostname).
+-- The host name of an authority, without its port (vanish_engine::url::hostname).
 local function hostname(a)
   if string.sub(a, 1, 1) == '[' then
     local i = string.find(a, ']', 1, true)
@@ -33,7 +33,7 @@ local function hostname(a)
   return a
 end
 
--- vanish_engine::key::host_matches
+-- vanish_engine::url::host_matches
 local function host_matches(sel, auth)
   if sel == auth then return true end
   return hostname(sel) == sel and hostname(auth) == sel

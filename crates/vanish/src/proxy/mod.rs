@@ -16,7 +16,6 @@ use std::sync::Arc;
 use http::{header, HeaderValue, Method, Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use vanish_engine::cache_status::{CacheStatus, Fwd};
 use vanish_engine::{Cache, CacheBody, Store};
 
 use self::upstream::{ClientAddr, Upstream};
@@ -85,10 +84,7 @@ impl<S: Store + Clone> Proxy<S> {
         mut parts: http::request::Parts,
         body: Incoming,
     ) -> Response<CacheBody> {
-        // Nothing is stored for these, so what the key would add is not needed.
-        let _ = self.cache.admit(&mut parts);
-        let config = self.cache.config();
-        let head_parts = parts.clone();
+        let forward = self.cache.begin_forward(&mut parts);
         // Remember whether a failure came from the client's body (malformed chunks, early
         // end: 400; too slow: 408): that is the client's fault, not the origin's (502).
         let client_body_failed = Arc::new(AtomicBool::new(false));
@@ -103,40 +99,13 @@ impl<S: Store + Clone> Proxy<S> {
                 e
             })
             .boxed();
-        let sent = self
-            .upstream
-            .send(Request::from_parts(parts, body))
-            .await
-            .and_then(vanish_engine::origin::check_framing);
+        let sent = self.upstream.send(Request::from_parts(parts, body)).await;
         if sent.is_err() && client_body_slow.load(Ordering::Acquire) {
             return refuse(http::StatusCode::REQUEST_TIMEOUT, "request body too slow");
         }
         if sent.is_err() && client_body_failed.load(Ordering::Acquire) {
             return refuse(http::StatusCode::BAD_REQUEST, "malformed request body");
         }
-        match sent {
-            Ok(res) => {
-                let (mut rparts, rbody) = res.into_parts();
-                if let Some(report) = self
-                    .cache
-                    .after_unsafe(&head_parts, rparts.status, &rparts.headers)
-                    .await
-                {
-                    tracing::debug!(matched = report.matched, method = %head_parts.method, uri = %head_parts.uri, "invalidated after unsafe method");
-                }
-                vanish_engine::headers::strip_hop_by_hop(&mut rparts.headers);
-                let mut status = CacheStatus::forward(Fwd::Method);
-                status.fwd_status = Some(rparts.status.as_u16());
-                rparts.headers.insert(
-                    vanish_engine::cache::CACHE_STATUS,
-                    status.to_header(&config.name),
-                );
-                Response::from_parts(rparts, CacheBody::boxed(rbody))
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "forwarding failed");
-                vanish_engine::cache::origin_error_response(config, &e)
-            }
-        }
+        self.cache.finish_forward(forward, sent).await
     }
 }
