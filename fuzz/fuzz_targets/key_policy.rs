@@ -26,7 +26,8 @@ use std::sync::OnceLock;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use libfuzzer_sys::fuzz_target;
 use vanish_engine::object::ObjectMeta;
-use vanish_engine::policy::query::{canonical_encoding, QueryRule};
+use vanish_engine::policy::query::QueryRule;
+use vanish_engine::url::canonical_encoding;
 use vanish_engine::{KeyPolicy, Scheme, Selector};
 
 use common_policy::policy;

@@ -20,7 +20,7 @@ use std::sync::{Arc, OnceLock};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Map, Value};
 use vanish_engine::object::ObjectMeta;
-use vanish_engine::selector::{QueryMatch, Target};
+use vanish_engine::purge::selector::{QueryMatch, Target};
 use vanish_engine::{KeyPolicy, PurgeMode, PurgeRequest, ResourceKey, Selector};
 
 use common_policy::policy;

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::forwarding::Forwarding;
-use crate::tags::TagHeader;
+use crate::purge::tags::TagHeader;
 use crate::url::Scheme;
 
 /// Settings of a [`crate::Cache`].

@@ -114,7 +114,7 @@ pub fn evaluate(
             return Verdict::Pass(NotStored::Status);
         }
     }
-    let tags = crate::tags::read_tags(&res.headers, &config.tag_headers);
+    let tags = crate::purge::tags::read_tags(&res.headers, &config.tag_headers);
     if tags.len() > config.max_tags || tags.iter().any(|t| t.len() > config.max_tag_bytes) {
         tracing::warn!(
             tags = tags.len(),

@@ -1,6 +1,7 @@
 //! The `Invalidator`: the one way every front end purges.
 //!
-//! Owns validation of purge requests, their metrics, and their hand-off to the store; the
+//! Owns the check of purge requests built in Rust (parsed ones were checked as they came
+//! in), their metrics, and their hand-off to the store; the
 //! proxy's admin API, the CLI (through the API) and the `tower` Layer all call it.
 
 use std::fmt;
@@ -8,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::policy::{DefaultPolicy, KeyPolicy};
-use crate::selector::{PurgeMode, PurgeRequest, Selector, SelectorError};
+use crate::purge::selector::{PurgeRequest, Selector, SelectorError};
 use crate::store::{PurgeReport, Store, StoreError};
 
 /// Why a purge was refused or failed.
@@ -62,20 +63,18 @@ impl<S: Store + Clone> Invalidator<S> {
 
     /// Hard-purges what one selector matches.
     pub async fn purge(&self, selector: Selector) -> Result<PurgeReport, PurgeError> {
-        self.run(PurgeRequest::new(vec![selector])).await
+        self.run(PurgeRequest::from(selector)).await
     }
 
     /// Soft-purges (marks stale) what one selector matches.
     pub async fn soft_purge(&self, selector: Selector) -> Result<PurgeReport, PurgeError> {
-        let mut r = PurgeRequest::new(vec![selector]);
-        r.mode = PurgeMode::Soft;
-        self.run(r).await
+        self.run(PurgeRequest::from(selector).soft()).await
     }
 
     /// Runs a full purge request. When it returns `Ok`, no request that starts afterwards is
     /// served a matched object stored before it.
-    pub async fn run(&self, mut request: PurgeRequest) -> Result<PurgeReport, PurgeError> {
-        request.validate().map_err(PurgeError::Invalid)?;
+    pub async fn run(&self, request: PurgeRequest) -> Result<PurgeReport, PurgeError> {
+        let mut request = request.checked().map_err(PurgeError::Invalid)?;
         let kinds: Vec<&'static str> = request.selectors.iter().map(Selector::kind).collect();
         request.selectors = std::mem::take(&mut request.selectors)
             .into_iter()

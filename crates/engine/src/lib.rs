@@ -25,16 +25,13 @@ pub mod config;
 pub mod forwarding;
 pub mod freshness;
 pub mod headers;
-pub mod index;
 pub mod invalidator;
 pub mod key;
 pub mod object;
 pub mod origin;
 pub mod policy;
-pub mod purge_log;
-pub mod selector;
+pub mod purge;
 pub mod store;
-pub mod tags;
 pub mod url;
 pub mod variant;
 
@@ -46,6 +43,9 @@ pub use key::ResourceKey;
 pub use object::CachedObject;
 pub use origin::{Origin, OriginError};
 pub use policy::{DefaultPolicy, KeyPolicy, RulesPolicy};
-pub use selector::{PurgeMode, PurgeRequest, Selector, SelectorError};
+pub use purge::{PurgeMode, PurgeRequest, Selector, SelectorError};
+
+/// Old paths of the purge wing's modules (before they moved into [`purge`]).
+pub use purge::{index, log as purge_log, selector, tags};
 pub use store::{PurgeReport, Store, StoreError, StoreStats};
 pub use url::Scheme;

@@ -12,7 +12,7 @@ use http::HeaderMap;
 
 use crate::key::ResourceKey;
 use crate::object::CachedObject;
-use crate::selector::PurgeRequest;
+use crate::purge::selector::PurgeRequest;
 use crate::variant::VaryNames;
 
 /// The variants currently stored for one resource, newest last.

@@ -26,10 +26,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use moka::notification::RemovalCause;
 use moka::sync::Cache as Moka;
-use vanish_engine::index::{Index, IndexStats};
 use vanish_engine::object::{CachedObject, ObjectId};
-use vanish_engine::purge_log::{PurgeLog, SincePurge, DEFAULT_LOG_BYTES, DEFAULT_LOG_CAPACITY};
-use vanish_engine::selector::{PurgeMode, Target};
+use vanish_engine::purge::index::{Index, IndexStats};
+use vanish_engine::purge::log::{PurgeLog, SincePurge, DEFAULT_LOG_BYTES, DEFAULT_LOG_CAPACITY};
+use vanish_engine::purge::selector::{PurgeMode, Target};
 use vanish_engine::store::{Inserted, PurgeReport, Resource, Store, StoreError, StoreStats};
 use vanish_engine::{PurgeRequest, ResourceKey};
 

@@ -133,11 +133,7 @@ pub fn decode(text: &str) -> Result<PurgeRequest, String> {
         }
         selectors.push(Selector { target, headers });
     }
-    Ok(PurgeRequest {
-        selectors,
-        mode,
-        dry_run: false,
-    })
+    Ok(PurgeRequest::new(selectors).with_mode(mode))
 }
 
 /// True when every selector is a `url` (so the purge touches only the URLs' buckets).

@@ -41,7 +41,7 @@ impl Tags {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vanish_engine::tags::parse_sf_strings;
+    use vanish_engine::purge::tags::parse_sf_strings;
 
     #[test]
     fn round_trips_through_cache_groups() {

@@ -15,7 +15,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use vanish_engine::forwarding::Forwarding;
 use vanish_engine::policy::{PolicyError, PolicySpec, RuleSpec};
-use vanish_engine::tags::TagHeader;
+use vanish_engine::purge::tags::TagHeader;
 use vanish_engine::RulesPolicy;
 use vanish_engine::{CacheConfig, Scheme};
 

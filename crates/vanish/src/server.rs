@@ -100,9 +100,7 @@ pub async fn start_with_store<S: Store + Clone>(
         body_read_timeout: settings.limits.body_read_timeout,
     });
     let admin = Arc::new(Admin {
-        invalidator: cache.invalidator(),
         cache: cache.clone(),
-        store,
         auth: Auth::new(&settings.admin_tokens, &settings.admin_allow),
         browser: BrowserGuard::new(&settings.admin_hosts, &settings.admin_allow_origins),
         redact: settings.admin_redact.clone(),

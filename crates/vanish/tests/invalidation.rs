@@ -779,7 +779,7 @@ async fn no_index_entry_leaks_after_heavy_churn() {
     store.sync();
     assert_eq!(
         store.index_stats(),
-        vanish_engine::index::IndexStats::default(),
+        vanish_engine::purge::index::IndexStats::default(),
         "{:?}",
         store.index_stats()
     );

@@ -9,9 +9,9 @@ use http::{header, request, HeaderMap, Method, StatusCode};
 
 use super::handle::Cache;
 use crate::key::ResourceKey;
-use crate::selector::{PurgeRequest, Selector};
+use crate::purge::selector::{PurgeRequest, Selector};
+use crate::purge::tags::{read_tags, TagHeader, TagSyntax};
 use crate::store::{PurgeReport, Store};
-use crate::tags::{read_tags, TagHeader, TagSyntax};
 
 /// True for methods a cache must treat as unsafe.
 pub fn is_unsafe(method: &Method) -> bool {
@@ -37,7 +37,7 @@ impl<S: Store + Clone> Cache<S> {
         }
         let mut prepared_req = req.clone();
         let key = self.prepare(&mut prepared_req).ok()?.key;
-        let mut selectors = vec![Selector::url(&key.to_string()).ok()?];
+        let mut selectors = vec![Selector::for_key(&key)];
         for name in [header::LOCATION, header::CONTENT_LOCATION] {
             let Some(loc) = res_headers.get(&name).and_then(|v| v.to_str().ok()) else {
                 continue;

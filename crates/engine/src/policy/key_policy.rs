@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use http::request::Parts;
 
 use crate::key::{KeyError, ResourceKey};
-use crate::selector::Selector;
+use crate::purge::selector::Selector;
 use crate::url::Scheme;
 
 use crate::freshness::Overrides;

@@ -19,7 +19,7 @@ use super::negotiation::{normalize_accept_encoding, normalize_accept_language};
 use super::query::QueryRule;
 use crate::freshness::Overrides;
 use crate::key::{KeyError, ResourceKey};
-use crate::selector::{QueryMatch, Selector, Target};
+use crate::purge::selector::{QueryMatch, Selector, Target};
 use crate::url::{hostname, normalize_authority, normalize_host, Scheme};
 
 /// Statuses `http-cache-semantics` can store (it does not understand partial content).

@@ -1,7 +1,7 @@
 //! The admin API, on its own listener: purge, explain, metrics, health.
 //!
 //! Owns routing, authentication, request-body limits and the JSON answers of design.md
-//! section 5. Purges go through the engine's [`Invalidator`]; nothing here touches the store
+//! section 5. Purges go through the engine's `Invalidator`; nothing here touches the store
 //! directly except `explain`, which only reads.
 
 pub mod auth;
@@ -18,9 +18,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{json, Value};
-use vanish_engine::{
-    CacheBody, Invalidator, PurgeError, PurgeMode, PurgeRequest, Selector, SelectorError, Store,
-};
+use vanish_engine::{Cache, CacheBody, PurgeError, PurgeRequest, SelectorError, Store};
 
 use self::auth::{Auth, Decision};
 use self::browser::BrowserGuard;
@@ -28,12 +26,9 @@ use self::browser::BrowserGuard;
 /// The admin service.
 #[derive(Clone)]
 pub struct Admin<S> {
-    /// Purges.
-    pub invalidator: Invalidator<S>,
-    /// The engine (its key policy explains URLs).
-    pub cache: vanish_engine::Cache<S>,
-    /// The store (for explain and health).
-    pub store: S,
+    /// The engine: purges go through its invalidator (and key policy), explain and health
+    /// read its store.
+    pub cache: Cache<S>,
     /// Who may call.
     pub auth: Auth,
     /// Which `Host` and `Origin` values are answered (keeps web pages out).
@@ -152,7 +147,7 @@ impl<S: Store + Clone> Admin<S> {
         let started = Instant::now();
         let dry_run = request.dry_run;
         let mode = request.mode;
-        match self.invalidator.run(request).await {
+        match self.cache.invalidator().run(request).await {
             Ok(report) => json_response(
                 StatusCode::OK,
                 &json!({
@@ -197,42 +192,13 @@ impl<S: Store + Clone> Admin<S> {
         }
     }
 
-    /// `PURGE /path` with `Host`: all variants of that URL; with `xkey-purge`,
-    /// `xkey-softpurge` or `Surrogate-Key`: those tags.
+    /// Varnish's `PURGE` method (see [`PurgeRequest::from_purge_method`]).
     async fn purge_varnish_style(&self, req: Request<Incoming>) -> Response<CacheBody> {
-        let h = req.headers();
-        let tag_header = ["xkey-purge", "xkey", "surrogate-key", "xkey-softpurge"]
-            .iter()
-            .find_map(|n| h.get(*n).map(|v| (*n, v.clone())));
-        let request = if let Some((name, value)) = tag_header {
-            let Ok(tags) = value.to_str() else {
-                return error(StatusCode::BAD_REQUEST, name, "tags must be visible ASCII");
-            };
-            let selectors: Vec<Selector> =
-                tags.split_ascii_whitespace().map(Selector::tag).collect();
-            if selectors.is_empty() {
-                return error(StatusCode::BAD_REQUEST, name, "names no tag");
-            }
-            let mut r = PurgeRequest::new(selectors);
-            if name == "xkey-softpurge" {
-                r.mode = PurgeMode::Soft;
-            }
-            r
-        } else {
-            let Some(host) = h.get(header::HOST).and_then(|v| v.to_str().ok()) else {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "host",
-                    "PURGE needs a Host header naming the site",
-                );
-            };
-            let pq = req.uri().path_and_query().map_or("/", |p| p.as_str());
-            match Selector::url(&format!("http://{host}{pq}")) {
-                Ok(s) => PurgeRequest::new(vec![s]),
-                Err(e) => return error(StatusCode::BAD_REQUEST, "url", &e.message),
-            }
-        };
-        self.run_purge(request).await
+        let pq = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        match PurgeRequest::from_purge_method(req.headers(), pq) {
+            Ok(request) => self.run_purge(request).await,
+            Err(e) => selector_error(&e),
+        }
     }
 
     async fn explain(&self, req: Request<Incoming>) -> Response<CacheBody> {
@@ -275,7 +241,7 @@ impl<S: Store + Clone> Admin<S> {
     }
 
     fn render_metrics(&self) -> Response<CacheBody> {
-        let stats = self.store.stats();
+        let stats = self.cache.store().stats();
         let mut text = self.metrics.render();
         text.push_str(&format!(
             "# TYPE vanish_store_objects gauge\nvanish_store_objects {}\n# TYPE vanish_store_bytes gauge\nvanish_store_bytes {}\n# TYPE vanish_store_capacity_bytes gauge\nvanish_store_capacity_bytes {}\n",
@@ -291,16 +257,16 @@ impl<S: Store + Clone> Admin<S> {
     }
 
     fn health(&self) -> Response<CacheBody> {
-        let s = self.store.stats();
+        let s = self.cache.store().stats();
         // A degraded store still serves (L1 hits, misses from the origin): answer 200 so load
         // balancers keep the node, and say what is wrong for monitoring.
-        let (state, problem) = match self.store.health() {
+        let (state, problem) = match self.cache.store().health() {
             Ok(()) => ("ok", None),
             Err(e) => ("degraded", Some(e.to_string())),
         };
         json_response(
             StatusCode::OK,
-            &json!({"status": state, "store": self.store.name(), "problem": problem,
+            &json!({"status": state, "store": self.cache.store().name(), "problem": problem,
                     "objects": s.objects, "bytes": s.bytes, "capacity": s.capacity}),
         )
     }

@@ -8,8 +8,8 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::selector::{PurgeMode, PurgeRequest};
 use crate::object::ObjectMeta;
-use crate::selector::{PurgeMode, PurgeRequest};
 
 /// How many recent purges are kept; a fill older than all of them is treated as purged.
 pub const DEFAULT_LOG_CAPACITY: usize = 4096;
@@ -127,7 +127,7 @@ impl PurgeLog {
 mod tests {
     use super::*;
     use crate::key::ResourceKey;
-    use crate::selector::Selector;
+    use crate::purge::selector::Selector;
 
     fn meta(url: &str) -> ObjectMeta {
         ObjectMeta {

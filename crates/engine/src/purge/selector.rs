@@ -1,14 +1,13 @@
-//! Purge selectors: what a purge names, parsed from JSON or built in Rust.
+//! Purge selectors: what a purge names, built in Rust or parsed by [`super::dialects`].
 //!
-//! Owns the selector model of design.md section 2, its JSON forms (Vanish's and the IETF
-//! draft's), validation with errors naming the field, and the exact matching rule
-//! ([`Selector::matches`]) every index and test agrees on. Finding candidates fast belongs to
-//! [`crate::index`].
+//! Owns the selector model (`shared/design.md` section 2: url, path, prefix, tag, host, all,
+//! each with an optional header filter), the [`PurgeRequest`] and its builders, validation
+//! with errors naming the field, and the exact matching rule ([`Selector::matches`]) every
+//! index and test agrees on. Finding candidates fast belongs to [`super::index`].
 
 use std::fmt;
 
 use http::HeaderName;
-use serde_json::Value;
 
 use crate::key::ResourceKey;
 use crate::object::ObjectMeta;
@@ -94,7 +93,8 @@ pub struct SelectorError {
 }
 
 impl SelectorError {
-    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+    /// An error for `field` (a JSON path or header name; empty for the whole body).
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         SelectorError {
             field: field.into(),
             message: message.into(),
@@ -132,6 +132,16 @@ impl Selector {
             path: normalize_path(key.path()),
             query: QueryMatch::Exact(key.query().map(canonical_encoding)),
         }))
+    }
+
+    /// Exactly the URL of `key` (its query, every variant and scheme), as a purge of one
+    /// page names it.
+    pub fn for_key(key: &ResourceKey) -> Self {
+        Self::of(Target::Url {
+            host: key.host().to_owned(),
+            path: key.path().to_owned(),
+            query: QueryMatch::Exact(key.query().map(str::to_owned)),
+        })
     }
 
     /// A path on any host (no query unless [`Selector::query`] or [`Selector::any_query`]).
@@ -273,112 +283,6 @@ impl Selector {
                 Some(got) => got == Some(want.as_str()),
             })
     }
-
-    /// Parses one selector object (`{"type":"url",...}`); `field` prefixes error paths.
-    pub fn from_json(v: &Value, field: &str) -> Result<Self, SelectorError> {
-        let obj = v
-            .as_object()
-            .ok_or_else(|| SelectorError::new(field, "must be an object"))?;
-        let f = |name: &str| format!("{field}.{name}");
-        let str_field = |name: &str| -> Result<Option<&str>, SelectorError> {
-            match obj.get(name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s.as_str())),
-                Some(_) => Err(SelectorError::new(f(name), "must be a string")),
-            }
-        };
-        let required = |name: &str| -> Result<&str, SelectorError> {
-            match str_field(name)? {
-                Some(s) if !s.is_empty() => Ok(s),
-                _ => Err(SelectorError::new(f(name), "is required")),
-            }
-        };
-        let any_query = match obj.get("any_query") {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => return Err(SelectorError::new(f("any_query"), "must be true or false")),
-        };
-        let kind = required("type")?;
-        let allowed: &[&str] = match kind {
-            "url" => &["url", "any_query"],
-            "path" => &["path", "any_query", "query"],
-            "prefix" => &["prefix", "host"],
-            "tag" => &["tag"],
-            "host" => &["host"],
-            "all" => &[],
-            other => {
-                return Err(SelectorError::new(
-                    f("type"),
-                    format!(
-                        "unknown selector type {other:?} (expected url, path, prefix, tag, host or all)"
-                    ),
-                ))
-            }
-        };
-        for k in obj.keys() {
-            if k != "type" && k != "headers" && !allowed.contains(&k.as_str()) {
-                return Err(SelectorError::new(
-                    f(k),
-                    format!("unknown field for a {kind} selector"),
-                ));
-            }
-        }
-        let mut sel = match kind {
-            "url" => {
-                let url = required("url")?;
-                Selector::url(url).map_err(|e| SelectorError::new(f("url"), e.message))?
-            }
-            "path" => {
-                let mut s = Selector::path(required("path")?);
-                if let Some(q) = str_field("query")? {
-                    if any_query {
-                        return Err(SelectorError::new(
-                            f("query"),
-                            "cannot be combined with any_query",
-                        ));
-                    }
-                    s = s.query(q);
-                }
-                s
-            }
-            "prefix" => {
-                let mut s = Selector::prefix(required("prefix")?);
-                if let Some(h) = str_field("host")? {
-                    s = s.on_host(h);
-                }
-                s
-            }
-            "tag" => Selector::tag(required("tag")?),
-            "host" => Selector::host(required("host")?),
-            _ => Selector::all(),
-        };
-        if any_query {
-            sel = sel.any_query();
-        }
-        match obj.get("headers") {
-            None | Some(Value::Null) => {}
-            Some(Value::Object(h)) => {
-                for (name, value) in h {
-                    let hn = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                        SelectorError::new(f("headers"), format!("invalid header name {name:?}"))
-                    })?;
-                    let value = value.as_str().ok_or_else(|| {
-                        SelectorError::new(format!("{field}.headers.{name}"), "must be a string")
-                    })?;
-                    sel.headers.push((hn, value.to_owned()));
-                }
-            }
-            Some(_) => {
-                return Err(SelectorError::new(
-                    f("headers"),
-                    "must be an object of header name to value",
-                ))
-            }
-        }
-        sel.validate()
-            .map_err(|e| SelectorError::new(f(&e.field), e.message))?;
-        Ok(sel)
-    }
 }
 
 /// Remove objects, or keep them marked stale.
@@ -411,7 +315,17 @@ impl PurgeMode {
 /// let e = PurgeRequest::from_json(br#"{"selectors":[{"type":"nope"}]}"#).unwrap_err();
 /// assert_eq!(e.field, "selectors[0].type");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Built in Rust with [`PurgeRequest::new`] and its builders:
+///
+/// ```
+/// use vanish_engine::{PurgeMode, PurgeRequest, Selector};
+/// let r = PurgeRequest::new(vec![Selector::tag("post-1"), Selector::prefix("/blog/")])
+///     .soft()
+///     .dry_run();
+/// assert_eq!((r.mode, r.dry_run), (PurgeMode::Soft, true));
+/// ```
+#[derive(Debug, Clone)]
 pub struct PurgeRequest {
     /// What to purge.
     pub selectors: Vec<Selector>,
@@ -419,6 +333,24 @@ pub struct PurgeRequest {
     pub mode: PurgeMode,
     /// Count only; change nothing.
     pub dry_run: bool,
+    /// Its selectors were checked where it came in (a parsed dialect), as they were then.
+    checked: bool,
+}
+
+impl PartialEq for PurgeRequest {
+    /// Requests are equal when they purge the same way (whether checked yet does not count).
+    fn eq(&self, other: &Self) -> bool {
+        (&self.selectors, self.mode, self.dry_run) == (&other.selectors, other.mode, other.dry_run)
+    }
+}
+
+impl Eq for PurgeRequest {}
+
+impl From<Selector> for PurgeRequest {
+    /// A hard purge of one selector.
+    fn from(selector: Selector) -> Self {
+        PurgeRequest::new(vec![selector])
+    }
 }
 
 impl PurgeRequest {
@@ -460,128 +392,73 @@ impl PurgeRequest {
             selectors,
             mode: PurgeMode::Hard,
             dry_run: false,
+            checked: false,
         }
     }
 
-    /// Checks every selector; an empty list is an error.
+    /// The same request, soft: matched objects are kept, marked stale.
+    pub fn soft(self) -> Self {
+        self.with_mode(PurgeMode::Soft)
+    }
+
+    /// The same request with this mode.
+    pub fn with_mode(mut self, mode: PurgeMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// The same request as a dry run: count what it matches, change nothing.
+    pub fn dry_run(self) -> Self {
+        self.with_dry_run(true)
+    }
+
+    /// The same request, a dry run or not.
+    pub fn with_dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+
+    /// Checks every selector; an empty list is an error. Fields are named
+    /// `selectors[i].field`.
     pub fn validate(&self) -> Result<(), SelectorError> {
+        self.validate_naming(|i, f| format!("selectors[{i}].{f}"))
+    }
+
+    /// [`PurgeRequest::validate`], naming the field of selector `i` with `field(i, name)`
+    /// (each dialect names its fields its own way).
+    fn validate_naming(&self, field: impl Fn(usize, &str) -> String) -> Result<(), SelectorError> {
         if self.selectors.is_empty() {
             return Err(SelectorError::new("selectors", "must not be empty"));
         }
         for (i, s) in self.selectors.iter().enumerate() {
-            s.validate().map_err(|e| {
-                SelectorError::new(format!("selectors[{i}].{}", e.field), e.message)
-            })?;
+            s.validate()
+                .map_err(|e| SelectorError::new(field(i, &e.field), e.message))?;
         }
         Ok(())
+    }
+
+    /// Checks the request once, where it comes in (a dialect's parser), and remembers it:
+    /// [`PurgeRequest::checked`] does not check it again.
+    pub(crate) fn check_naming(
+        mut self,
+        field: impl Fn(usize, &str) -> String,
+    ) -> Result<Self, SelectorError> {
+        self.validate_naming(field)?;
+        self.checked = true;
+        Ok(self)
+    }
+
+    /// The request, checked: as it was where it came in, or now if it was built in Rust.
+    pub(crate) fn checked(self) -> Result<Self, SelectorError> {
+        if self.checked {
+            return Ok(self);
+        }
+        self.check_naming(|i, f| format!("selectors[{i}].{f}"))
     }
 
     /// True when any selector matches the object.
     pub fn matches(&self, meta: &ObjectMeta) -> bool {
         self.selectors.iter().any(|s| s.matches(meta))
-    }
-
-    /// Parses Vanish's JSON form (`{"selectors":[...],"mode":..,"dry_run":..}`, or one bare
-    /// selector object) or the IETF draft form (`{"type":"uri",...,"selectors":["..."]}`).
-    pub fn from_json(body: &[u8]) -> Result<Self, SelectorError> {
-        let v: Value = serde_json::from_slice(body)
-            .map_err(|e| SelectorError::new("", format!("body is not valid JSON: {e}")))?;
-        let obj = v
-            .as_object()
-            .ok_or_else(|| SelectorError::new("", "body must be a JSON object"))?;
-        let draft_type = obj
-            .get("type")
-            .and_then(Value::as_str)
-            .filter(|t| matches!(*t, "uri" | "uri-prefix" | "origin" | "group"));
-        if let Some(t) = draft_type {
-            return Self::from_draft(t, obj);
-        }
-        let mode = match obj.get("mode") {
-            None | Some(Value::Null) => PurgeMode::Hard,
-            Some(Value::String(s)) if s == "hard" => PurgeMode::Hard,
-            Some(Value::String(s)) if s == "soft" => PurgeMode::Soft,
-            Some(_) => return Err(SelectorError::new("mode", "must be \"hard\" or \"soft\"")),
-        };
-        let dry_run = match obj.get("dry_run") {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => return Err(SelectorError::new("dry_run", "must be true or false")),
-        };
-        let selectors = if obj.contains_key("type") {
-            let mut bare = obj.clone();
-            bare.remove("mode");
-            bare.remove("dry_run");
-            vec![Selector::from_json(&Value::Object(bare), "selector")?]
-        } else {
-            for k in obj.keys() {
-                if !matches!(k.as_str(), "selectors" | "mode" | "dry_run") {
-                    return Err(SelectorError::new(k.as_str(), "unknown field"));
-                }
-            }
-            let list = match obj.get("selectors") {
-                Some(Value::Array(a)) => a,
-                Some(_) => return Err(SelectorError::new("selectors", "must be an array")),
-                None => return Err(SelectorError::new("selectors", "is required")),
-            };
-            list.iter()
-                .enumerate()
-                .map(|(i, s)| Selector::from_json(s, &format!("selectors[{i}]")))
-                .collect::<Result<Vec<_>, _>>()?
-        };
-        let req = PurgeRequest {
-            selectors,
-            mode,
-            dry_run,
-        };
-        req.validate()?;
-        Ok(req)
-    }
-
-    fn from_draft(kind: &str, obj: &serde_json::Map<String, Value>) -> Result<Self, SelectorError> {
-        let list = match obj.get("selectors") {
-            Some(Value::Array(a)) if !a.is_empty() => a,
-            Some(Value::Array(_)) => {
-                return Err(SelectorError::new("selectors", "must not be empty"))
-            }
-            _ => {
-                return Err(SelectorError::new(
-                    "selectors",
-                    "must be an array of strings",
-                ))
-            }
-        };
-        let mode = match obj.get("purge") {
-            None | Some(Value::Null) | Some(Value::Bool(true)) => PurgeMode::Hard,
-            Some(Value::Bool(false)) => PurgeMode::Soft,
-            Some(_) => return Err(SelectorError::new("purge", "must be true or false")),
-        };
-        let mut selectors = Vec::with_capacity(list.len());
-        for (i, item) in list.iter().enumerate() {
-            let field = format!("selectors[{i}]");
-            let s = item
-                .as_str()
-                .ok_or_else(|| SelectorError::new(&field, "must be a string"))?;
-            let err = |m: String| SelectorError::new(&field, m);
-            let sel = match kind {
-                "uri" => Selector::url(s).map_err(|e| err(e.message))?,
-                "uri-prefix" => {
-                    let key = ResourceKey::parse_url(s).map_err(|e| err(e.0))?;
-                    Selector::prefix(key.path()).on_host(key.host())
-                }
-                "origin" => {
-                    let key = ResourceKey::parse_url(s).map_err(|e| err(e.0))?;
-                    Selector::host(key.host())
-                }
-                _ => Selector::tag(s),
-            };
-            sel.validate().map_err(|e| err(e.message))?;
-            selectors.push(sel);
-        }
-        Ok(PurgeRequest {
-            selectors,
-            mode,
-            dry_run: false,
-        })
     }
 }
 
@@ -660,92 +537,5 @@ mod tests {
         assert!(!Selector::path("/p")
             .header("accept-language", "")
             .matches(&absent));
-    }
-
-    #[test]
-    fn json_errors_name_the_field() {
-        let cases: &[(&str, &str)] = &[
-            ("not json", ""),
-            ("[]", ""),
-            (r#"{"selectors":[]}"#, "selectors"),
-            (r#"{"selectors":{}}"#, "selectors"),
-            (r#"{"selectors":[{"type":"nope"}]}"#, "selectors[0].type"),
-            (r#"{"selectors":[{"type":"url"}]}"#, "selectors[0].url"),
-            (
-                r#"{"selectors":[{"type":"url","url":"/rel"}]}"#,
-                "selectors[0].url",
-            ),
-            (
-                r#"{"selectors":[{"type":"path","path":"p"}]}"#,
-                "selectors[0].path",
-            ),
-            (
-                r#"{"selectors":[{"type":"tag","tag":""}]}"#,
-                "selectors[0].tag",
-            ),
-            (
-                r#"{"selectors":[{"type":"tag","tag":"a","bogus":1}]}"#,
-                "selectors[0].bogus",
-            ),
-            (
-                r#"{"selectors":[{"type":"path","path":"/p","headers":{"bad name":"x"}}]}"#,
-                "selectors[0].headers",
-            ),
-            (r#"{"selectors":[{"type":"all"}],"mode":"medium"}"#, "mode"),
-            (r#"{"type":"uri","selectors":[]}"#, "selectors"),
-            (r#"{"type":"uri","selectors":["nope"]}"#, "selectors[0]"),
-            (
-                r#"{"selectors":[{"type":"path","path":"/about?x=1"}]}"#,
-                "selectors[0].path",
-            ),
-            (
-                r#"{"selectors":[{"type":"host","host":"http://h:8080"}]}"#,
-                "selectors[0].host",
-            ),
-            (
-                r#"{"selectors":[{"type":"prefix","prefix":"/a","host":"h/x"}]}"#,
-                "selectors[0].host",
-            ),
-        ];
-        for (body, field) in cases {
-            let e = PurgeRequest::from_json(body.as_bytes()).unwrap_err();
-            assert_eq!(e.field, *field, "{body}: {e}");
-        }
-    }
-
-    #[test]
-    fn json_forms() {
-        let r = PurgeRequest::from_json(
-            br#"{"selectors":[{"type":"path","path":"/p","any_query":true,"headers":{"Accept-Language":"fr"}},{"type":"prefix","prefix":"/b/","host":"H"}],"dry_run":true}"#,
-        )
-        .unwrap();
-        assert!(r.dry_run);
-        assert_eq!(
-            r.selectors,
-            vec![
-                Selector::path("/p")
-                    .any_query()
-                    .header("accept-language", "fr"),
-                Selector::prefix("/b/").on_host("h"),
-            ]
-        );
-        let bare = PurgeRequest::from_json(br#"{"type":"host","host":"x.example","mode":"soft"}"#)
-            .unwrap();
-        assert_eq!(bare.selectors, vec![Selector::host("x.example")]);
-        assert_eq!(bare.mode, PurgeMode::Soft);
-        let draft = PurgeRequest::from_json(
-            br#"{"type":"uri-prefix","selectors":["https://h.example/blog/"],"purge":false}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            draft.selectors,
-            vec![Selector::prefix("/blog/").on_host("h.example")]
-        );
-        assert_eq!(draft.mode, PurgeMode::Soft);
-        let group = PurgeRequest::from_json(br#"{"type":"group","selectors":["a","b"]}"#).unwrap();
-        assert_eq!(
-            group.selectors,
-            vec![Selector::tag("a"), Selector::tag("b")]
-        );
     }
 }

@@ -1,7 +1,7 @@
 //! Tags (surrogate keys, cache groups): reading them from response headers.
 //!
 //! Owns the syntax of `Surrogate-Key`, `Cache-Tag`, `xkey` and RFC 9875 `Cache-Groups` /
-//! `Cache-Group-Invalidation`. Matching tags against purges belongs to [`crate::index`].
+//! `Cache-Group-Invalidation`. Matching tags against purges belongs to [`crate::purge::index`].
 
 use std::sync::Arc;
 
@@ -65,7 +65,7 @@ impl TagHeader {
 /// Reads the tags of a response from the given headers, de-duplicated, in order.
 ///
 /// ```
-/// use vanish_engine::tags::{read_tags, TagHeader};
+/// use vanish_engine::purge::tags::{read_tags, TagHeader};
 /// let mut h = http::HeaderMap::new();
 /// h.insert("surrogate-key", "post-1 blog".parse().unwrap());
 /// h.insert("cache-groups", r#""blog", "a,b""#.parse().unwrap());

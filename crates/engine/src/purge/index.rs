@@ -15,9 +15,9 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
 use std::sync::Arc;
 
+use super::selector::{PurgeRequest, QueryMatch, Selector, Target};
 use crate::key::ResourceKey;
 use crate::object::{CachedObject, ObjectId, ObjectMeta};
-use crate::selector::{PurgeRequest, QueryMatch, Selector, Target};
 use crate::url::{hostname, Scheme};
 
 /// What the index refers to: anything that exposes an object's metadata.
