@@ -13,13 +13,45 @@ use http::Uri;
 use crate::url::normalize_authority;
 pub use crate::url::Scheme;
 
-/// Error raised when a URL or request cannot name a cacheable resource.
+/// Why a URL or request cannot name a cacheable resource (a request is answered `400`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyError(pub String);
+#[non_exhaustive]
+pub enum KeyError {
+    /// The request has no `Host` header and no authority in its target.
+    NoHost,
+    /// The `Host` header is not visible ASCII.
+    HostNotAscii,
+    /// The `Host` header is empty.
+    EmptyHost,
+    /// The `Host` header is not a `host[:port]` (it holds a path, a query, user info...).
+    InvalidHost(String),
+    /// The `Host` header names no host once normalised (e.g. `..`).
+    HostNamesNothing(String),
+    /// The URL does not parse.
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// What the parser said.
+        reason: String,
+    },
+    /// The URL's scheme is not `http` or `https` (or it is relative).
+    NotHttp(String),
+    /// The URL has no host.
+    UrlWithoutHost(String),
+}
 
 impl fmt::Display for KeyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            KeyError::NoHost => f.write_str("request has no Host header"),
+            KeyError::HostNotAscii => f.write_str("Host header is not visible ASCII"),
+            KeyError::EmptyHost => f.write_str("request has an empty Host header"),
+            KeyError::InvalidHost(h) => write!(f, "Host {h:?} is not a valid host[:port]"),
+            KeyError::HostNamesNothing(h) => write!(f, "Host {h:?} names no host"),
+            KeyError::InvalidUrl { url, reason } => write!(f, "invalid URL {url:?}: {reason}"),
+            KeyError::NotHttp(u) => write!(f, "URL {u:?} must start with http:// or https://"),
+            KeyError::UrlWithoutHost(u) => write!(f, "URL {u:?} has no host"),
+        }
     }
 }
 
@@ -142,24 +174,22 @@ impl ResourceKey {
             None => parts
                 .headers
                 .get(http::header::HOST)
-                .ok_or_else(|| KeyError("request has no Host header".into()))?
+                .ok_or(KeyError::NoHost)?
                 .to_str()
-                .map_err(|_| KeyError("Host header is not visible ASCII".into()))?
+                .map_err(|_| KeyError::HostNotAscii)?
                 .to_owned(),
         };
         if authority.is_empty() {
-            return Err(KeyError("request has an empty Host header".into()));
+            return Err(KeyError::EmptyHost);
         }
         if authority.parse::<http::uri::Authority>().is_err()
             || authority.contains(['/', '?', '#', '@'])
         {
-            return Err(KeyError(format!(
-                "Host {authority:?} is not a valid host[:port]"
-            )));
+            return Err(KeyError::InvalidHost(authority));
         }
         let key = Self::new(scheme, &authority, parts.uri.path(), parts.uri.query());
         if key.host().is_empty() {
-            return Err(KeyError(format!("Host {authority:?} names no host")));
+            return Err(KeyError::HostNamesNothing(authority));
         }
         Ok(key)
     }
@@ -168,14 +198,17 @@ impl ResourceKey {
     pub fn parse_url(url: &str) -> Result<Self, KeyError> {
         let uri: Uri = url
             .parse()
-            .map_err(|e| KeyError(format!("invalid URL {url:?}: {e}")))?;
+            .map_err(|e: http::uri::InvalidUri| KeyError::InvalidUrl {
+                url: url.to_owned(),
+                reason: e.to_string(),
+            })?;
         let scheme = uri
             .scheme_str()
             .and_then(Scheme::parse)
-            .ok_or_else(|| KeyError(format!("URL {url:?} must start with http:// or https://")))?;
+            .ok_or_else(|| KeyError::NotHttp(url.to_owned()))?;
         let authority = uri
             .authority()
-            .ok_or_else(|| KeyError(format!("URL {url:?} has no host")))?;
+            .ok_or_else(|| KeyError::UrlWithoutHost(url.to_owned()))?;
         Ok(Self::new(
             scheme,
             authority.as_str(),

@@ -151,8 +151,13 @@ async fn example_blog_purges_the_right_pages_on_edit() {
             assert!(is_hit(&h), "{path} {lang}");
         }
     }
-    let (status, _, body) = send("POST", &format!("{base}/posts/1"), &[], "Hello, edited").await;
+    let (status, h, body) = send("POST", &format!("{base}/posts/1"), &[], "Hello, edited").await;
     assert_eq!(status, 200);
+    assert_eq!(
+        h.get("cache-status").map(|v| v.to_str().unwrap()),
+        Some("vanish; fwd=method; fwd-status=200"),
+        "a forwarded method says so, as the proxy does"
+    );
     assert_eq!(
         body, "saved; 4 cached pages purged\n",
         "post 1 and the list, in both languages"

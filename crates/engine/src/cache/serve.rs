@@ -37,7 +37,9 @@ impl<S: Store + Clone> Cache<S> {
             rule,
         } = match self.prepare(&mut req) {
             Ok(p) => p,
-            Err(e) => return deliver::error(&self.inner.config, StatusCode::BAD_REQUEST, &e.0),
+            Err(e) => {
+                return deliver::error(&self.inner.config, StatusCode::BAD_REQUEST, &e.to_string())
+            }
         };
         if let Some(f) = forwarded {
             let extra = match key.extra() {

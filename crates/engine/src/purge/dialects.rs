@@ -55,12 +55,14 @@ fn parse_selector(v: &Value, field: &str) -> Result<Selector, SelectorError> {
         "tag" => &["tag"],
         "host" => &["host"],
         "all" => &[],
-        other => return Err(SelectorError::new(
-            f("type"),
-            format!(
+        other => {
+            return Err(SelectorError::new(
+                f("type"),
+                format!(
                 "unknown selector type {other:?} (expected url, path, prefix, tag, host or all)"
             ),
-        )),
+            ))
+        }
     };
     for k in obj.keys() {
         if k != "type" && k != "headers" && !allowed.contains(&k.as_str()) {
@@ -214,11 +216,11 @@ impl PurgeRequest {
             let sel = match kind {
                 "uri" => Selector::url(s).map_err(|e| err(e.message))?,
                 "uri-prefix" => {
-                    let key = ResourceKey::parse_url(s).map_err(|e| err(e.0))?;
+                    let key = ResourceKey::parse_url(s).map_err(|e| err(e.to_string()))?;
                     Selector::prefix(key.path()).on_host(key.host())
                 }
                 "origin" => {
-                    let key = ResourceKey::parse_url(s).map_err(|e| err(e.0))?;
+                    let key = ResourceKey::parse_url(s).map_err(|e| err(e.to_string()))?;
                     Selector::host(key.host())
                 }
                 _ => Selector::tag(s),

@@ -126,7 +126,7 @@ impl Selector {
     /// the same page to a purge.
     pub fn url(url: &str) -> Result<Self, SelectorError> {
         let key = ResourceKey::parse_url(&encode_unsafe(url))
-            .map_err(|e| SelectorError::new("url", e.0))?;
+            .map_err(|e| SelectorError::new("url", e.to_string()))?;
         Ok(Self::of(Target::Url {
             host: key.host().to_owned(),
             path: normalize_path(key.path()),

@@ -27,7 +27,7 @@ pub async fn explain<S: Store + Clone>(
     redact: &[HeaderName],
 ) -> Result<Value, (String, String)> {
     let store = cache.store();
-    ResourceKey::parse_url(url).map_err(|e| ("url".to_owned(), e.0))?;
+    ResourceKey::parse_url(url).map_err(|e| ("url".to_owned(), e.to_string()))?;
     let mut req_headers = HeaderMap::new();
     for (n, v) in headers {
         let name = HeaderName::from_bytes(n.as_bytes())
@@ -44,7 +44,7 @@ pub async fn explain<S: Store + Clone>(
     let (mut parts, ()) = request.into_parts();
     let prepared = cache
         .prepare(&mut parts)
-        .map_err(|e| ("url".to_owned(), e.0))?;
+        .map_err(|e| ("url".to_owned(), e.to_string()))?;
     let key = prepared.key;
     let req_headers = parts.headers;
     let policy = json!({
