@@ -38,6 +38,8 @@ suite() {
   fi
 }
 
+suite "module layers (no import loop, none upward: docs/architecture.md)" \
+  python3 scripts/module-graph.py --check
 suite "cargo test (workspace: unit and integration tests, benches in test mode)" \
   cargo test --workspace --all-targets --no-fail-fast
 suite "cargo test --doc" cargo test --workspace --doc --no-fail-fast

@@ -197,29 +197,6 @@ pub fn evaluate(
     }
 }
 
-/// Judges an origin response to a client request for `key`: reads its `Vary`, builds the
-/// canonical request (see [`canonical_request`]) and evaluates it.
-pub fn judge_response(
-    key: &ResourceKey,
-    client: &HeaderMap,
-    res: &response::Parts,
-    now: SystemTime,
-    config: &CacheConfig,
-    overrides: &Overrides,
-) -> Verdict {
-    let vary = match VaryNames::from_response(&res.headers) {
-        Vary::Names(n) => n,
-        Vary::Star => return Verdict::Pass(NotStored::VaryStar),
-    };
-    evaluate(
-        &canonical_request(key, &vary, client),
-        res,
-        now,
-        config,
-        overrides,
-    )
-}
-
 /// The canonical request a stored object's policy is built from: the host, the varied
 /// headers, and the request headers that decide storability (`Authorization`,
 /// `Cache-Control`, `Pragma`). Lookups evaluate clients' directives against the same shape,

@@ -61,7 +61,7 @@ impl std::error::Error for KeyError {}
 ///
 /// The host is lower-cased and a default port (80 for `http`, 443 for `https`) is dropped,
 /// so `http://Example.COM:80/a` and `http://example.com/a` are the same resource. The scheme is
-/// recorded but purges by URL match every scheme (see design.md section 2).
+/// recorded but purges by URL match every scheme (see [`crate::purge`]).
 ///
 /// ```
 /// use vanish_engine::ResourceKey;

@@ -100,7 +100,7 @@ pub struct StoreStats {
 
 /// A place to keep cached objects, with the invalidation index beside them.
 ///
-/// Every implementation guarantees (design.md section 3):
+/// Every implementation guarantees (`docs/architecture.md`, "Guarantees every store keeps"):
 /// - a purge costs O(objects matched) plus a logarithm of the cache size;
 /// - an insert stamped with `fill_epoch` is dropped (or marked stale) if a purge acknowledged
 ///   after that epoch matches it;

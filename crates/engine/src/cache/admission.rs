@@ -12,10 +12,11 @@ use http::{header, response, HeaderMap};
 
 use super::deliver::strip_tags;
 use crate::config::CacheConfig;
-use crate::freshness::{judge_response, NotStored, Overrides, Verdict};
+use crate::freshness::{canonical_request, evaluate, NotStored, Overrides, Verdict};
 use crate::headers::{detach, strip_hop_by_hop};
 use crate::key::ResourceKey;
 use crate::object::{next_object_id, CachedObject, Head, ObjectMeta};
+use crate::variant::{Vary, VaryNames};
 
 /// Prepares origin response headers for storage: no hop-by-hop, `Age`, `Set-Cookie` (a
 /// stored response is shared), and no tag headers when they are stripped from clients.
@@ -39,16 +40,21 @@ pub(super) fn admit(
     config: &CacheConfig,
     overrides: &Overrides,
 ) -> Result<Head, NotStored> {
-    let (policy, vary, timing, tags) =
-        match judge_response(key, client, res, now, config, overrides) {
-            Verdict::Store {
-                policy,
-                vary,
-                timing,
-                tags,
-            } => (policy, vary, timing, tags),
-            Verdict::Pass(reason) => return Err(reason),
-        };
+    // The canonical request is built from the varied headers, so read `Vary` first.
+    let vary = match VaryNames::from_response(&res.headers) {
+        Vary::Names(n) => n,
+        Vary::Star => return Err(NotStored::VaryStar),
+    };
+    let canonical = canonical_request(key, &vary, client);
+    let (policy, vary, timing, tags) = match evaluate(&canonical, res, now, config, overrides) {
+        Verdict::Store {
+            policy,
+            vary,
+            timing,
+            tags,
+        } => (policy, vary, timing, tags),
+        Verdict::Pass(reason) => return Err(reason),
+    };
     let mut headers = res.headers.clone();
     clean_stored_headers(config, &mut headers);
     Ok(Head {

@@ -1,7 +1,7 @@
 //! Purge selectors: what a purge names, built in Rust or parsed by [`super::dialects`].
 //!
-//! Owns the selector model (`shared/design.md` section 2: url, path, prefix, tag, host, all,
-//! each with an optional header filter), the [`PurgeRequest`] and its builders, validation
+//! Owns the selector model (url, path, prefix, tag, host, all, each with an optional header
+//! filter; the table is in [`super`]), the [`PurgeRequest`] and its builders, validation
 //! with errors naming the field, and the exact matching rule ([`Selector::matches`]) every
 //! index and test agrees on. Finding candidates fast belongs to [`super::index`].
 

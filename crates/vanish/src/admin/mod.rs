@@ -1,7 +1,7 @@
 //! The admin API, on its own listener: purge, explain, metrics, health.
 //!
-//! Owns routing, authentication, request-body limits and the JSON answers of design.md
-//! section 5. Purges go through the engine's `Invalidator`; nothing here touches the store
+//! Owns routing, authentication, request-body limits and the JSON answers documented in
+//! `docs/admin-api.md`. Purges go through the engine's `Invalidator`; nothing here touches the store
 //! directly except `explain`, which only reads.
 
 pub mod auth;
