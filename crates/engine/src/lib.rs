@@ -12,6 +12,8 @@
 //! - [`store`]: where objects live; [`index`] and [`purge_log`]: how purges find them in
 //!   O(matched) and how read-after-purge holds;
 //! - [`selector`] and [`invalidator`]: what a purge names, and the handle that runs it.
+//!
+//! Beside them, [`settings`]: how every front end writes sizes and durations, errors naming keys.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -32,6 +34,7 @@ pub mod origin;
 pub mod policy;
 pub mod purge_log;
 pub mod selector;
+pub mod settings;
 pub mod store;
 pub mod tags;
 pub mod variant;
