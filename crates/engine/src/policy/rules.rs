@@ -19,6 +19,7 @@ use super::query::QueryRule;
 use super::{KeyPolicy, Overrides, Prepared, RuleInfo};
 use crate::key::{hostname, normalize_authority, normalize_host, KeyError, ResourceKey, Scheme};
 use crate::selector::{QueryMatch, Selector, Target};
+use crate::settings::{Span, Spelling};
 
 /// Statuses `http-cache-semantics` can store (it does not understand partial content).
 pub const STORABLE_STATUSES: [u16; 14] = [
@@ -147,9 +148,9 @@ fn glob_set(patterns: &[String]) -> Result<GlobSet, String> {
     b.build().map_err(|e| e.to_string())
 }
 
+/// A rule's `ttl` or `grace`, written as every other duration ([`crate::settings::Span`]).
 fn duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s)
-        .map_err(|e| format!("{s:?} is not a duration ({e}); write e.g. \"5m\""))
+    Span::from_text(s).map(Span::duration)
 }
 
 fn compile_rule(spec: &RuleSpec, index: Option<usize>) -> Result<Rule, PolicyError> {
