@@ -383,7 +383,11 @@ impl Settings {
         let limits = limits(&f.limits)?;
         let store = match f.store.kind.as_deref() {
             None | Some("memory") => StoreChoice::Memory,
-            Some("redis") => StoreChoice::Redis(f.redis.resolve().map_err(ConfigError)?),
+            Some("redis") => StoreChoice::Redis(
+                f.redis
+                    .resolve(vanish_redis::RedisConfig::default().max_variants)
+                    .map_err(|e| ConfigError(e.to_string()))?,
+            ),
             Some(other) => {
                 return Err(ConfigError(format!(
                     "store.kind: expected \"memory\" or \"redis\", got {other:?}"
