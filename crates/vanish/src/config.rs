@@ -100,17 +100,17 @@ pub enum StoreChoice {
 }
 
 impl StoreSection {
-    /// `[store]`, with `[redis]` when it is chosen.
+    /// `[store]`, with `[redis]` when it is chosen. The store-wide bounds of `[limits]`
+    /// (`max_variants`) reach whichever store it is; the memory store takes them from
+    /// [`Settings::limits`] when it is built.
     pub fn resolve(
         &self,
         redis: &RedisSection,
-        _limits: &Limits,
+        limits: &Limits,
     ) -> Result<StoreChoice, SettingError> {
         match self.kind.as_deref() {
             None | Some("memory") => Ok(StoreChoice::Memory),
-            Some("redis") => redis
-                .resolve(vanish_redis::RedisConfig::default().max_variants)
-                .map(StoreChoice::Redis),
+            Some("redis") => redis.resolve(limits.max_variants).map(StoreChoice::Redis),
             Some(other) => Err(SettingError::new(
                 "store.kind",
                 format!("expected \"memory\" or \"redis\", got {other:?}"),
@@ -1052,6 +1052,20 @@ mod tests {
             e.0.starts_with("--memory-capacity: \"ten\" is not a size"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_variant_limit_reaches_the_redis_store() {
+        let f = parse_file("[store]\nkind = \"redis\"\n[limits]\nmax_variants = 7\n").unwrap();
+        let s = Settings::from_parts(f, &o("http://h:1")).unwrap();
+        assert_eq!(
+            s.limits.max_variants, 7,
+            "the memory store is built from this"
+        );
+        let StoreChoice::Redis(r) = s.store else {
+            panic!("redis chosen")
+        };
+        assert_eq!(r.max_variants, 7);
     }
 
     #[test]
