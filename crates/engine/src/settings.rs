@@ -303,10 +303,12 @@ mod tests {
         assert_eq!(span(" 30s"), Ok(Duration::from_secs(30)));
         assert_eq!(span("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(span("0"), Ok(Duration::ZERO));
-        assert!(span("soon").unwrap_err().starts_with(
-            "\"soon\" is not a duration such as \"30s\" ("
-        ));
-        assert!(Span::from_integer(30).unwrap_err().contains("write the unit"));
+        assert!(span("soon")
+            .unwrap_err()
+            .starts_with("\"soon\" is not a duration such as \"30s\" ("));
+        assert!(Span::from_integer(30)
+            .unwrap_err()
+            .contains("write the unit"));
     }
 
     #[derive(Debug, Deserialize)]
@@ -323,14 +325,29 @@ mod tests {
     fn settings_report_misfits_with_their_key() {
         let s = section(r#"{"size": 1024, "span": "2s"}"#);
         assert_eq!(get(&s.size, "a.size", 1), Ok(1024));
-        assert_eq!(get(&s.span, "a.span", Duration::ZERO), Ok(Duration::from_secs(2)));
+        assert_eq!(
+            get(&s.span, "a.span", Duration::ZERO),
+            Ok(Duration::from_secs(2))
+        );
         let s = section(r#"{}"#);
         assert_eq!(get(&s.size, "a.size", 1), Ok(1));
         for (json, error) in [
-            (r#"{"size": true}"#, "a.size: expected a size such as \"64MiB\", found a boolean"),
-            (r#"{"size": [1, 2]}"#, "a.size: expected a size such as \"64MiB\", found a list"),
-            (r#"{"size": -3}"#, "a.size: -3 is not a size such as \"64MiB\""),
-            (r#"{"size": "lots"}"#, "a.size: \"lots\" is not a size such as \"64MiB\""),
+            (
+                r#"{"size": true}"#,
+                "a.size: expected a size such as \"64MiB\", found a boolean",
+            ),
+            (
+                r#"{"size": [1, 2]}"#,
+                "a.size: expected a size such as \"64MiB\", found a list",
+            ),
+            (
+                r#"{"size": -3}"#,
+                "a.size: -3 is not a size such as \"64MiB\"",
+            ),
+            (
+                r#"{"size": "lots"}"#,
+                "a.size: \"lots\" is not a size such as \"64MiB\"",
+            ),
         ] {
             let e = get(&section(json).size, "a.size", 0).unwrap_err();
             assert_eq!(e.to_string(), error, "{json}");
@@ -341,7 +358,10 @@ mod tests {
 
     #[test]
     fn sizes_and_spans_deserialise_eagerly() {
-        assert_eq!(serde_json::from_str::<Size>("\"1G\"").unwrap().bytes(), 1 << 30);
+        assert_eq!(
+            serde_json::from_str::<Size>("\"1G\"").unwrap().bytes(),
+            1 << 30
+        );
         assert_eq!(serde_json::from_str::<Size>("4096").unwrap().bytes(), 4096);
         let e = serde_json::from_str::<Size>("\"12XB\"").unwrap_err();
         assert!(e.to_string().contains("unknown unit \"XB\""), "{e}");

@@ -137,7 +137,10 @@ impl RedisConfig {
     pub(crate) fn fred_config(&self) -> Result<Config, SettingError> {
         if self.cluster_nodes.is_empty() {
             return Config::from_url(&self.url).map_err(|e| {
-                SettingError::new("redis.url", format!("{:?} is not a Redis URL ({e})", self.url))
+                SettingError::new(
+                    "redis.url",
+                    format!("{:?} is not a Redis URL ({e})", self.url),
+                )
             });
         }
         let mut hosts = Vec::new();
@@ -179,12 +182,20 @@ mod tests {
             timeout: Some("soon".into()),
             ..Default::default()
         };
-        assert!(bad.resolve(200).unwrap_err().to_string().starts_with("redis.timeout"));
+        assert!(bad
+            .resolve(200)
+            .unwrap_err()
+            .to_string()
+            .starts_with("redis.timeout"));
         let bad = RedisSection {
             l1_lease: Some("100ms".into()),
             ..Default::default()
         };
-        assert!(bad.resolve(200).unwrap_err().to_string().starts_with("redis.l1_lease"));
+        assert!(bad
+            .resolve(200)
+            .unwrap_err()
+            .to_string()
+            .starts_with("redis.l1_lease"));
     }
 
     #[test]
@@ -204,13 +215,18 @@ mod tests {
         };
         let e = s(Some("10.0.0.5:6379"), &[]).resolve(200).unwrap_err();
         assert_eq!(e.key, "redis.url");
-        let e = s(None, &["10.0.0.1:7000", "nohost"]).resolve(200).unwrap_err();
+        let e = s(None, &["10.0.0.1:7000", "nohost"])
+            .resolve(200)
+            .unwrap_err();
         assert_eq!(
             e.to_string(),
             "redis.cluster_nodes[1]: \"nohost\" is not HOST:PORT"
         );
         let e = s(None, &["h:port"]).resolve(200).unwrap_err();
-        assert_eq!(e.to_string(), "redis.cluster_nodes[0]: \"h:port\": bad port");
+        assert_eq!(
+            e.to_string(),
+            "redis.cluster_nodes[0]: \"h:port\": bad port"
+        );
         assert!(s(Some("redis://10.0.0.5:6379/2"), &[]).resolve(200).is_ok());
         assert!(s(None, &["valkey://10.0.0.5:7000"]).resolve(200).is_ok());
     }
