@@ -523,12 +523,10 @@ impl LimitsSection {
         )?;
         let connection_reserve = match self.connection_reserve {
             Some(r) if r >= max_client_connections => {
-                return Err(SettingError::new(
-                    "limits.connection_reserve",
-                    format!(
+                let why = format!(
                     "{r} must be below limits.max_client_connections ({max_client_connections})"
-                ),
-                ))
+                );
+                return Err(SettingError::new("limits.connection_reserve", why));
             }
             Some(r) => r,
             None => max_client_connections / 10,
