@@ -1,7 +1,7 @@
 //! Engine settings: what a front end (proxy, `tower` Layer) tells the engine.
 //!
-//! Owns plain values with their defaults, and the size syntax (`"256MiB"`) every front end's
-//! settings share ([`parse_size`]); reading TOML or flags belongs to the front ends.
+//! Owns plain values with their defaults; how sizes and durations are written is
+//! [`crate::settings`], and reading TOML or flags belongs to the front ends.
 
 use std::time::Duration;
 
@@ -70,37 +70,4 @@ impl Default for CacheConfig {
             forwarding: Forwarding::default(),
         }
     }
-}
-
-/// Parses a size as written in settings: `1024`, `64KiB`/`64K`, `256MiB`/`256M`, `1GiB`/`1G`
-/// (powers of two), `10KB`, `10MB`, `2GB` (powers of ten); `name` is the setting, for the error.
-///
-/// ```
-/// use vanish_engine::config::parse_size;
-/// assert_eq!(parse_size("memory.capacity", "256MiB"), Ok(256 << 20));
-/// assert_eq!(parse_size("memory.capacity", "10MB"), Ok(10_000_000));
-/// assert_eq!(
-///     parse_size("memory.capacity", "5 parsecs").unwrap_err(),
-///     "memory.capacity: unknown size unit in \"5 parsecs\""
-/// );
-/// ```
-pub fn parse_size(name: &str, text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{name}: {text:?} is not a size such as \"256MiB\""))?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kib" => 1 << 10,
-        "kb" => 1000,
-        "m" | "mib" => 1 << 20,
-        "mb" => 1_000_000,
-        "g" | "gib" => 1 << 30,
-        "gb" => 1_000_000_000,
-        _ => return Err(format!("{name}: unknown size unit in {text:?}")),
-    };
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("{name}: {text:?} is too large"))
 }

@@ -4,15 +4,19 @@
 //! invalidation. It works on `http` types only: the proxy binary and a `tower` Layer are thin
 //! front ends over it, and stores (memory, Redis) plug in through the [`Store`] trait.
 //!
-//! The life of an object, one module each:
-//! - [`forwarding`]: what of a client's request travels on (the entrance every request passes);
+//! The life of an object, one module each (`docs/architecture.md` is the map):
 //! - [`url`]: the canonical form of a URL (the ground floor every other module builds on);
+//! - [`forwarding`]: what of a client's request travels on (the entrance every request passes);
 //! - [`key`] and [`variant`]: which resource and which variant a request names;
+//! - [`object`]: what is stored (a [`object::Head`] and a body);
 //! - [`freshness`]: whether a response may be stored, and for how long it is fresh;
-//! - [`cache`]: lookup, fill (with coalescing), revalidation and delivery;
-//! - [`store`]: where objects live; [`index`] and [`purge_log`]: how purges find them in
-//!   O(matched) and how read-after-purge holds;
-//! - [`selector`] and [`invalidator`]: what a purge names, and the handle that runs it.
+//! - [`policy`]: how a request becomes a key, per route;
+//! - [`purge`]: invalidation: what a purge names, its dialects, the index that finds matches in
+//!   O(matched) and the log that keeps read-after-purge;
+//! - [`store`]: where objects live; [`invalidator`]: the handle every purge runs through;
+//! - [`cache`]: lookup, fill (with coalescing), admission, revalidation, delivery, forwarding.
+//!
+//! Beside them, [`settings`]: how every front end writes sizes and durations, errors naming keys.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -31,6 +35,7 @@ pub mod object;
 pub mod origin;
 pub mod policy;
 pub mod purge;
+pub mod settings;
 pub mod store;
 pub mod url;
 pub mod variant;

@@ -1,7 +1,11 @@
-//! Settings of the Redis store: their defaults, and the `[redis]` section of `vanish.toml`
-//! with its validation. Owns nothing else.
+//! Settings of the Redis store: their defaults, the `[redis]` section of `vanish.toml` with its
+//! validation, and the client configuration they make (so a bad URL is a settings error, found
+//! before connecting). Owns nothing else; sizes and durations are [`vanish_engine::settings`].
 
 use std::time::Duration;
+
+use fred::prelude::{Config, ServerConfig};
+use vanish_engine::settings::{get, Setting, SettingError, Size, Span};
 
 /// How to reach Redis and how to use it.
 #[derive(Debug, Clone)]
@@ -52,7 +56,8 @@ impl Default for RedisConfig {
     }
 }
 
-/// The `[redis]` section of `vanish.toml`, as written (every key optional).
+/// The `[redis]` section of `vanish.toml`, as written (every key optional). Sizes and
+/// durations are spelled as everywhere else ([`vanish_engine::settings`]).
 #[derive(Debug, Default, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisSection {
@@ -65,89 +70,95 @@ pub struct RedisSection {
     /// Buckets (hash-tagged slots) the keyspace is split into.
     pub buckets: Option<usize>,
     /// L1 size, e.g. `"64MiB"`; `0` for none.
-    pub l1_capacity: Option<toml_like::Size>,
+    pub l1_capacity: Option<Setting<Size>>,
     /// Longest time an L1 copy may be served after a purge, e.g. `"500ms"`.
-    pub l1_lease: Option<String>,
+    pub l1_lease: Option<Setting<Span>>,
     /// Heartbeat period, e.g. `"100ms"`.
-    pub heartbeat: Option<String>,
+    pub heartbeat: Option<Setting<Span>>,
     /// Timeout of one Redis command.
-    pub timeout: Option<String>,
+    pub timeout: Option<Setting<Span>>,
     /// Purges remembered per bucket for fills still running.
     pub purge_log_len: Option<usize>,
     /// Largest body stored in Redis.
-    pub max_object_size: Option<toml_like::Size>,
+    pub max_object_size: Option<Setting<Size>>,
     /// Extra time objects stay in Redis after their last possible use.
-    pub grace: Option<String>,
-}
-
-/// Sizes written as a number of bytes or a string such as `"64MiB"`.
-pub mod toml_like {
-    /// A size as written.
-    #[derive(Debug, Clone, serde::Deserialize)]
-    #[serde(untagged)]
-    pub enum Size {
-        /// Bytes.
-        Bytes(u64),
-        /// With a unit: `B`, `KiB`/`K`, `MiB`/`M`, `GiB`/`G`, `KB`, `MB`, `GB`.
-        Text(String),
-    }
-
-    impl Size {
-        /// The size in bytes.
-        pub fn bytes(&self, name: &str) -> Result<u64, String> {
-            match self {
-                Size::Bytes(n) => Ok(*n),
-                Size::Text(s) => vanish_engine::config::parse_size(name, s),
-            }
-        }
-    }
-}
-
-fn duration(name: &str, v: &Option<String>, default: Duration) -> Result<Duration, String> {
-    match v {
-        None => Ok(default),
-        Some(s) => humantime::parse_duration(s.trim())
-            .map_err(|e| format!("{name}: {s:?} is not a duration such as \"500ms\" ({e})")),
-    }
+    pub grace: Option<Setting<Span>>,
 }
 
 impl RedisSection {
     /// The effective settings; errors name the key (`redis.timeout: ...`).
-    pub fn resolve(&self) -> Result<RedisConfig, String> {
+    ///
+    /// `max_variants` is `[limits] max_variants`, the bound every store keeps (not a key of
+    /// `[redis]`).
+    pub fn resolve(&self, max_variants: usize) -> Result<RedisConfig, SettingError> {
         let d = RedisConfig::default();
         let cfg = RedisConfig {
             url: self.url.clone().unwrap_or(d.url),
             cluster_nodes: self.cluster_nodes.clone().unwrap_or_default(),
             prefix: self.prefix.clone().unwrap_or(d.prefix),
             buckets: self.buckets.unwrap_or(d.buckets),
-            l1_capacity: match &self.l1_capacity {
-                Some(s) => s.bytes("redis.l1_capacity")?,
-                None => d.l1_capacity,
-            },
-            l1_lease: duration("redis.l1_lease", &self.l1_lease, d.l1_lease)?,
-            heartbeat: duration("redis.heartbeat", &self.heartbeat, d.heartbeat)?,
-            timeout: duration("redis.timeout", &self.timeout, d.timeout)?,
+            l1_capacity: get(&self.l1_capacity, "redis.l1_capacity", d.l1_capacity)?,
+            l1_lease: get(&self.l1_lease, "redis.l1_lease", d.l1_lease)?,
+            heartbeat: get(&self.heartbeat, "redis.heartbeat", d.heartbeat)?,
+            timeout: get(&self.timeout, "redis.timeout", d.timeout)?,
             purge_log_len: self.purge_log_len.unwrap_or(d.purge_log_len),
-            max_variants: d.max_variants,
-            max_object_size: match &self.max_object_size {
-                Some(s) => s.bytes("redis.max_object_size")? as usize,
-                None => d.max_object_size,
-            },
-            grace: duration("redis.grace", &self.grace, d.grace)?,
+            max_variants,
+            max_object_size: get(
+                &self.max_object_size,
+                "redis.max_object_size",
+                d.max_object_size as u64,
+            )? as usize,
+            grace: get(&self.grace, "redis.grace", d.grace)?,
         };
+        let fail = |key: &str, reason: &str| Err(SettingError::new(key, reason));
         if cfg.prefix.is_empty() || cfg.prefix.contains(['{', '}']) {
-            return Err("redis.prefix: must be non-empty, without '{' or '}'".into());
+            return fail("redis.prefix", "must be non-empty, without '{' or '}'");
         }
         if !(1..=16384).contains(&cfg.buckets) {
-            return Err("redis.buckets: must be between 1 and 16384".into());
+            return fail("redis.buckets", "must be between 1 and 16384");
         }
-        if cfg.heartbeat.is_zero() || cfg.l1_lease < cfg.heartbeat * 2 {
-            return Err("redis.l1_lease: must be at least twice redis.heartbeat".into());
+        if cfg.heartbeat.is_zero() || cfg.l1_lease < cfg.heartbeat.saturating_mul(2) {
+            return fail("redis.l1_lease", "must be at least twice redis.heartbeat");
         }
         if cfg.purge_log_len == 0 {
-            return Err("redis.purge_log_len: must be at least 1".into());
+            return fail("redis.purge_log_len", "must be at least 1");
         }
+        if cfg.max_variants == 0 {
+            return fail("limits.max_variants", "must be at least 1");
+        }
+        cfg.fred_config()?;
         Ok(cfg)
+    }
+}
+
+impl RedisConfig {
+    /// The client's configuration: the standalone URL, or the Cluster nodes; errors name the
+    /// key (`redis.url`, `redis.cluster_nodes[1]`).
+    pub(crate) fn fred_config(&self) -> Result<Config, SettingError> {
+        if self.cluster_nodes.is_empty() {
+            return Config::from_url(&self.url).map_err(|e| {
+                SettingError::new(
+                    "redis.url",
+                    format!("{:?} is not a Redis URL ({e})", self.url),
+                )
+            });
+        }
+        let mut hosts = Vec::new();
+        for (i, n) in self.cluster_nodes.iter().enumerate() {
+            let bad = |why: &str| SettingError::new(format!("redis.cluster_nodes[{i}]"), why);
+            let n = n
+                .trim_start_matches("redis://")
+                .trim_start_matches("valkey://");
+            let (h, p) = n
+                .rsplit_once(':')
+                .ok_or_else(|| bad(&format!("{n:?} is not HOST:PORT")))?;
+            let p: u16 = p.parse().map_err(|_| bad(&format!("{n:?}: bad port")))?;
+            hosts.push((h.to_owned(), p));
+        }
+        Ok(Config {
+            server: ServerConfig::new_clustered(hosts),
+            ..Default::default()
+        })
     }
 }
 
@@ -159,11 +170,11 @@ mod tests {
     fn sections_resolve_with_errors_naming_the_key() {
         let s = RedisSection {
             cluster_nodes: Some(vec!["127.0.0.1:7000".into()]),
-            l1_capacity: Some(toml_like::Size::Text("8MiB".into())),
+            l1_capacity: Some("8MiB".into()),
             l1_lease: Some("1s".into()),
             ..Default::default()
         };
-        let c = s.resolve().unwrap();
+        let c = s.resolve(7).unwrap();
         assert_eq!(c.l1_capacity, 8 << 20);
         assert_eq!(c.l1_lease, Duration::from_secs(1));
         assert_eq!(c.cluster_nodes.len(), 1);
@@ -171,11 +182,52 @@ mod tests {
             timeout: Some("soon".into()),
             ..Default::default()
         };
-        assert!(bad.resolve().unwrap_err().starts_with("redis.timeout"));
+        assert!(bad
+            .resolve(200)
+            .unwrap_err()
+            .to_string()
+            .starts_with("redis.timeout"));
         let bad = RedisSection {
             l1_lease: Some("100ms".into()),
             ..Default::default()
         };
-        assert!(bad.resolve().unwrap_err().starts_with("redis.l1_lease"));
+        assert!(bad
+            .resolve(200)
+            .unwrap_err()
+            .to_string()
+            .starts_with("redis.l1_lease"));
+    }
+
+    #[test]
+    fn the_variant_limit_is_the_one_given() {
+        let c = RedisSection::default().resolve(3).unwrap();
+        assert_eq!(c.max_variants, 3);
+        let e = RedisSection::default().resolve(0).unwrap_err();
+        assert_eq!(e.key, "limits.max_variants");
+    }
+
+    #[test]
+    fn endpoints_are_checked_before_connecting() {
+        let s = |url: Option<&str>, nodes: &[&str]| RedisSection {
+            url: url.map(str::to_owned),
+            cluster_nodes: Some(nodes.iter().map(|n| n.to_string()).collect()),
+            ..Default::default()
+        };
+        let e = s(Some("10.0.0.5:6379"), &[]).resolve(200).unwrap_err();
+        assert_eq!(e.key, "redis.url");
+        let e = s(None, &["10.0.0.1:7000", "nohost"])
+            .resolve(200)
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "redis.cluster_nodes[1]: \"nohost\" is not HOST:PORT"
+        );
+        let e = s(None, &["h:port"]).resolve(200).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "redis.cluster_nodes[0]: \"h:port\": bad port"
+        );
+        assert!(s(Some("redis://10.0.0.5:6379/2"), &[]).resolve(200).is_ok());
+        assert!(s(None, &["valkey://10.0.0.5:7000"]).resolve(200).is_ok());
     }
 }

@@ -73,31 +73,8 @@ fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError(format!("redis: {e}"))
 }
 
-fn fred_config(cfg: &RedisConfig) -> Result<Config, StoreError> {
-    if cfg.cluster_nodes.is_empty() {
-        return Config::from_url(&cfg.url).map_err(|e| err(format!("bad url {:?}: {e}", cfg.url)));
-    }
-    let mut hosts = Vec::new();
-    for n in &cfg.cluster_nodes {
-        let n = n
-            .trim_start_matches("redis://")
-            .trim_start_matches("valkey://");
-        let (h, p) = n
-            .rsplit_once(':')
-            .ok_or_else(|| err(format!("cluster node {n:?} is not HOST:PORT")))?;
-        let p: u16 = p
-            .parse()
-            .map_err(|_| err(format!("cluster node {n:?}: bad port")))?;
-        hosts.push((h.to_owned(), p));
-    }
-    Ok(Config {
-        server: ServerConfig::new_clustered(hosts),
-        ..Default::default()
-    })
-}
-
 fn builder(cfg: &RedisConfig) -> Result<Builder, StoreError> {
-    let mut b = Builder::from_config(fred_config(cfg)?);
+    let mut b = Builder::from_config(cfg.fred_config().map_err(err)?);
     let timeout = cfg.timeout;
     b.with_connection_config(|c| {
         c.connection_timeout = timeout;

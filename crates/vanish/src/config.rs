@@ -1,14 +1,17 @@
 //! Configuration: the optional TOML file, overridden by command-line flags.
 //!
-//! Owns parsing and validation of every setting, with errors that name the key (and the line,
-//! for the file). It starts nothing.
-
-use std::net::SocketAddr;
-use std::path::Path;
-use std::time::Duration;
+//! Owns the file as written ([`FileConfig`], one struct per section) and its resolution into
+//! the effective [`Settings`]: each section's `resolve()` returns its typed settings or a
+//! [`SettingError`] naming the key (the line too, for key rules). `vanish serve`
+//! ([`Settings::load`]) and `vanish check-config` ([`check`]) run the very same resolution, so
+//! a file that passes the check is one serve accepts. Sizes and durations are spelled as
+//! [`vanish_engine::settings`] says. It starts nothing and binds nothing.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::HeaderName;
 use ipnet::IpNet;
@@ -16,10 +19,12 @@ use serde::Deserialize;
 use vanish_engine::forwarding::Forwarding;
 use vanish_engine::policy::{PolicyError, PolicySpec, RuleSpec};
 use vanish_engine::purge::tags::TagHeader;
+use vanish_engine::settings::{get, Setting, SettingError, Size, Span};
 use vanish_engine::RulesPolicy;
 use vanish_engine::{CacheConfig, Scheme};
+use vanish_redis::config::RedisSection;
 
-/// A configuration error, printed as one line.
+/// A configuration error, printed as one line (the file and line, when known, then the key).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError(pub String);
 
@@ -30,6 +35,12 @@ impl std::fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+impl From<SettingError> for ConfigError {
+    fn from(e: SettingError) -> Self {
+        ConfigError(e.to_string())
+    }
+}
 
 /// The `vanish.toml` file, as written.
 #[derive(Debug, Default, Deserialize)]
@@ -67,7 +78,7 @@ pub struct FileConfig {
     pub store: StoreSection,
     /// `[redis]`: the Redis/Valkey store (used when `[store] kind = "redis"`).
     #[serde(default)]
-    pub redis: vanish_redis::config::RedisSection,
+    pub redis: RedisSection,
 }
 
 /// `[store]`: which store holds the cache.
@@ -88,6 +99,26 @@ pub enum StoreChoice {
     Redis(vanish_redis::RedisConfig),
 }
 
+impl StoreSection {
+    /// `[store]`, with `[redis]` when it is chosen. The store-wide bounds of `[limits]`
+    /// (`max_variants`) reach whichever store it is; the memory store takes them from
+    /// [`Settings::limits`] when it is built.
+    pub fn resolve(
+        &self,
+        redis: &RedisSection,
+        limits: &Limits,
+    ) -> Result<StoreChoice, SettingError> {
+        match self.kind.as_deref() {
+            None | Some("memory") => Ok(StoreChoice::Memory),
+            Some("redis") => redis.resolve(limits.max_variants).map(StoreChoice::Redis),
+            Some(other) => Err(SettingError::new(
+                "store.kind",
+                format!("expected \"memory\" or \"redis\", got {other:?}"),
+            )),
+        }
+    }
+}
+
 /// `[server]`: where the proxy listens.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -95,12 +126,65 @@ pub struct ServerSection {
     /// Proxy address (default `127.0.0.1:8080`).
     pub listen: Option<String>,
     /// How long to wait for requests in flight on shutdown (default `10s`).
-    pub shutdown_grace: Option<String>,
+    pub shutdown_grace: Option<Setting<Span>>,
     /// Addresses or networks of proxies in front (load balancers) whose forwarding headers
     /// (`X-Forwarded-*`, `Forwarded`, ...) are kept; from anyone else they are dropped.
     pub trusted_proxies: Option<Vec<String>>,
     /// Forwarding headers kept from every client (and then part of the key).
     pub forward_headers: Option<Vec<String>>,
+}
+
+/// The effective `[server]`.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Proxy address.
+    pub listen: SocketAddr,
+    /// Grace period on shutdown.
+    pub shutdown_grace: Duration,
+    /// Who may set forwarding headers.
+    pub forwarding: Forwarding,
+}
+
+impl ServerSection {
+    /// `[server]`, with `--listen`.
+    pub fn resolve(&self, o: &Overrides) -> Result<ServerSettings, SettingError> {
+        let (listen, key) = flag_or(&o.listen, "--listen", &self.listen, "server.listen");
+        Ok(ServerSettings {
+            listen: parse_addr(key, listen.unwrap_or("127.0.0.1:8080"))?,
+            shutdown_grace: get(
+                &self.shutdown_grace,
+                "server.shutdown_grace",
+                Duration::from_secs(10),
+            )?,
+            forwarding: self.forwarding()?,
+        })
+    }
+
+    /// `trusted_proxies` and `forward_headers`.
+    fn forwarding(&self) -> Result<Forwarding, SettingError> {
+        let trusted_proxies = nets(
+            "server.trusted_proxies",
+            self.trusted_proxies.as_deref().unwrap_or(&[]),
+        )?;
+        let pass = header_names(
+            "server.forward_headers",
+            self.forward_headers.as_deref().unwrap_or(&[]),
+        )?;
+        if let Some((i, h)) = pass
+            .iter()
+            .enumerate()
+            .find(|(_, h)| !vanish_engine::forwarding::is_forwarding_header(h.as_str()))
+        {
+            return Err(SettingError::new(
+                format!("server.forward_headers[{i}]"),
+                format!("{h:?} is not a forwarding header (X-Forwarded-*, Forwarded, X-Original-*, ...); other headers reach the origin anyway"),
+            ));
+        }
+        Ok(Forwarding {
+            trusted_proxies,
+            pass,
+        })
+    }
 }
 
 /// `[upstream]`: the origin.
@@ -110,11 +194,55 @@ pub struct UpstreamSection {
     /// `http://host:port` of the origin.
     pub url: Option<String>,
     /// Connect timeout (default `5s`).
-    pub connect_timeout: Option<String>,
+    pub connect_timeout: Option<Setting<Span>>,
     /// Time to the response headers (default `60s`).
-    pub response_timeout: Option<String>,
+    pub response_timeout: Option<Setting<Span>>,
     /// Longest pause inside a response body (default `30s`).
-    pub body_timeout: Option<String>,
+    pub body_timeout: Option<Setting<Span>>,
+}
+
+/// The effective `[upstream]`.
+#[derive(Debug, Clone)]
+pub struct UpstreamSettings {
+    /// The origin, `http://host:port`.
+    pub url: http::Uri,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// Time to the response headers.
+    pub response_timeout: Duration,
+    /// Longest pause inside a response body.
+    pub body_timeout: Duration,
+}
+
+impl UpstreamSection {
+    /// `[upstream]`, with `--upstream`.
+    pub fn resolve(&self, o: &Overrides) -> Result<UpstreamSettings, SettingError> {
+        let (url, key) = flag_or(&o.upstream, "--upstream", &self.url, "upstream.url");
+        let url = url.ok_or_else(|| {
+            SettingError::new(
+                key,
+                "no upstream: pass --upstream http://HOST:PORT or set [upstream] url",
+            )
+        })?;
+        Ok(UpstreamSettings {
+            url: parse_upstream(url).map_err(|reason| SettingError::new(key, reason))?,
+            connect_timeout: get(
+                &self.connect_timeout,
+                "upstream.connect_timeout",
+                Duration::from_secs(5),
+            )?,
+            response_timeout: get(
+                &self.response_timeout,
+                "upstream.response_timeout",
+                Duration::from_secs(60),
+            )?,
+            body_timeout: get(
+                &self.body_timeout,
+                "upstream.body_timeout",
+                CacheConfig::default().origin_body_timeout,
+            )?,
+        })
+    }
 }
 
 /// `[admin]`: the admin API.
@@ -140,12 +268,94 @@ pub struct AdminSection {
     pub redact_headers: Vec<String>,
 }
 
+/// The effective `[admin]`.
+#[derive(Debug, Clone)]
+pub struct AdminSettings {
+    /// Admin API address.
+    pub listen: SocketAddr,
+    /// Bearer tokens.
+    pub tokens: Vec<String>,
+    /// Networks allowed without a token.
+    pub allow: Vec<IpNet>,
+    /// Extra names the tokenless admin listener answers to.
+    pub hosts: Vec<String>,
+    /// Browser origins allowed to call.
+    pub allow_origins: Vec<String>,
+    /// Stored header values `explain` hides.
+    pub redact: Vec<HeaderName>,
+}
+
+impl AdminSection {
+    /// `[admin]`, with `--admin-listen` and `--admin-token`. `proxy` is the proxy's address:
+    /// both listeners cannot bind the same socket (serve would fail on the second).
+    pub fn resolve(&self, o: &Overrides, proxy: SocketAddr) -> Result<AdminSettings, SettingError> {
+        let (listen, key) = flag_or(
+            &o.admin_listen,
+            "--admin-listen",
+            &self.listen,
+            "admin.listen",
+        );
+        let listen = parse_addr(key, listen.unwrap_or("127.0.0.1:8081"))?;
+        if same_socket(listen, proxy) {
+            return Err(SettingError::new(
+                key,
+                format!("{listen} is the proxy's address too (server.listen); the admin API needs its own"),
+            ));
+        }
+        let mut tokens = self.tokens.clone();
+        tokens.extend(o.admin_token.iter().cloned());
+        if let Some(i) = tokens.iter().position(|t| t.len() < 8) {
+            let key = match i < self.tokens.len() {
+                true => format!("admin.tokens[{i}]"),
+                false => "--admin-token".to_owned(),
+            };
+            return Err(SettingError::new(
+                key,
+                "an admin token must be at least 8 characters",
+            ));
+        }
+        let allow = match &self.allow {
+            Some(list) => nets("admin.allow", list)?,
+            None if tokens.is_empty() => {
+                vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()]
+            }
+            None => vec![],
+        };
+        Ok(AdminSettings {
+            listen,
+            tokens,
+            allow,
+            hosts: self.hosts.clone(),
+            allow_origins: self.allow_origins.clone(),
+            redact: header_names("admin.redact_headers", &self.redact_headers)?,
+        })
+    }
+}
+
 /// `[memory]`: the embedded store.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MemorySection {
     /// Capacity in bytes, e.g. `"256MiB"` (default 256 MiB).
-    pub capacity: Option<toml::Value>,
+    pub capacity: Option<Setting<Size>>,
+}
+
+impl MemorySection {
+    /// The memory store's capacity in bytes, with `--memory-capacity`.
+    pub fn resolve(&self, o: &Overrides) -> Result<u64, SettingError> {
+        let (capacity, key) = match &o.memory_capacity {
+            Some(flag) => (Setting::<Size>::from(flag.as_str()), "--memory-capacity"),
+            None => match &self.capacity {
+                Some(written) => (written.clone(), "memory.capacity"),
+                None => return Ok(256 * 1024 * 1024),
+            },
+        };
+        let bytes = capacity.get(key)?;
+        if bytes < 1024 * 1024 {
+            return Err(SettingError::new(key, "must be at least 1MiB"));
+        }
+        Ok(bytes)
+    }
 }
 
 /// `[cache]`: caching behaviour.
@@ -153,15 +363,15 @@ pub struct MemorySection {
 #[serde(deny_unknown_fields)]
 pub struct CacheSection {
     /// Largest stored body, e.g. `"16MiB"`.
-    pub max_object_size: Option<toml::Value>,
+    pub max_object_size: Option<Setting<Size>>,
     /// Store responses that set cookies (the cookie is not stored).
     pub store_set_cookie: Option<bool>,
     /// Default `stale-while-revalidate`, e.g. `"30s"`.
-    pub stale_while_revalidate: Option<String>,
+    pub stale_while_revalidate: Option<Setting<Span>>,
     /// Default `stale-if-error`, e.g. `"1h"`.
-    pub stale_if_error: Option<String>,
+    pub stale_if_error: Option<Setting<Span>>,
     /// How long stale objects with validators are kept for revalidation.
-    pub keep: Option<String>,
+    pub keep: Option<Setting<Span>>,
     /// Response headers read for tags.
     pub tag_headers: Option<Vec<String>>,
     /// Remove tag headers from client responses (default true).
@@ -170,15 +380,59 @@ pub struct CacheSection {
     pub scheme: Option<String>,
 }
 
+impl CacheSection {
+    /// `[cache]`: the engine's settings this section holds; the others keep their defaults
+    /// (the rest of the configuration fills them in).
+    pub fn resolve(&self) -> Result<CacheConfig, SettingError> {
+        let d = CacheConfig::default();
+        let scheme = match self.scheme.as_deref() {
+            None => d.scheme,
+            Some(s) => Scheme::parse(s).ok_or_else(|| {
+                SettingError::new("cache.scheme", format!("expected http or https, got {s:?}"))
+            })?,
+        };
+        let tag_headers = match &self.tag_headers {
+            None => d.tag_headers.clone(),
+            Some(list) => list
+                .iter()
+                .map(|n| TagHeader::parse(n).map_err(|e| SettingError::new("cache.tag_headers", e)))
+                .collect::<Result<_, _>>()?,
+        };
+        Ok(CacheConfig {
+            scheme,
+            max_object_size: usize_size(
+                &self.max_object_size,
+                "cache.max_object_size",
+                d.max_object_size,
+            )?,
+            store_set_cookie: self.store_set_cookie.unwrap_or(d.store_set_cookie),
+            default_stale_while_revalidate: get(
+                &self.stale_while_revalidate,
+                "cache.stale_while_revalidate",
+                d.default_stale_while_revalidate,
+            )?,
+            default_stale_if_error: get(
+                &self.stale_if_error,
+                "cache.stale_if_error",
+                d.default_stale_if_error,
+            )?,
+            keep: get(&self.keep, "cache.keep", d.keep)?,
+            tag_headers,
+            strip_tag_headers: self.strip_tag_headers.unwrap_or(d.strip_tag_headers),
+            ..d
+        })
+    }
+}
+
 /// `[limits]`: bounds on what clients, origins and admins may make Vanish do.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsSection {
     /// Request line plus headers (default `64KiB`; answered 431 past it).
-    pub max_header_bytes: Option<toml::Value>,
+    pub max_header_bytes: Option<Setting<Size>>,
     /// Request target (default `8KiB`; answered 414 past it).
-    pub max_url_bytes: Option<toml::Value>,
-    /// Variants kept per resource (default 200; the oldest goes).
+    pub max_url_bytes: Option<Setting<Size>>,
+    /// Variants kept per resource, in every store (default 200; the oldest goes).
     pub max_variants: Option<usize>,
     /// Tags per object (default 256; a response with more is not stored).
     pub max_tags: Option<usize>,
@@ -187,7 +441,7 @@ pub struct LimitsSection {
     /// Selectors per purge request (default 1000; answered 400 past it).
     pub max_selectors: Option<usize>,
     /// Admin request body (default `1MiB`; answered 413 past it).
-    pub max_admin_body: Option<toml::Value>,
+    pub max_admin_body: Option<Setting<Size>>,
     /// Concurrent requests to the origin (default 512; others wait up to the response timeout).
     pub max_origin_connections: Option<usize>,
     /// Concurrent client connections (default 10000; further connections wait to be accepted).
@@ -197,9 +451,9 @@ pub struct LimitsSection {
     pub connection_reserve: Option<usize>,
     /// Longest wait for a request head, from accepting a connection and from the end of each
     /// response (so also how long an idle keep-alive connection stays open; default `30s`).
-    pub header_read_timeout: Option<String>,
+    pub header_read_timeout: Option<Setting<Span>>,
     /// Longest wait for the next piece of a request body (default `30s`; answered 408).
-    pub body_read_timeout: Option<String>,
+    pub body_read_timeout: Option<Setting<Span>>,
 }
 
 /// The effective limits.
@@ -209,8 +463,12 @@ pub struct Limits {
     pub max_header_bytes: usize,
     /// Request target.
     pub max_url_bytes: usize,
-    /// Variants per resource.
+    /// Variants per resource (every store).
     pub max_variants: usize,
+    /// Tags per object.
+    pub max_tags: usize,
+    /// Bytes per tag.
+    pub max_tag_bytes: usize,
     /// Selectors per purge request.
     pub max_selectors: usize,
     /// Admin request body.
@@ -229,10 +487,13 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
+        let cache = CacheConfig::default();
         Limits {
             max_header_bytes: 64 * 1024,
             max_url_bytes: 8 * 1024,
             max_variants: 200,
+            max_tags: cache.max_tags,
+            max_tag_bytes: cache.max_tag_bytes,
             max_selectors: 1000,
             max_admin_body: 1024 * 1024,
             max_origin_connections: 512,
@@ -242,6 +503,114 @@ impl Default for Limits {
             body_read_timeout: Duration::from_secs(30),
         }
     }
+}
+
+impl LimitsSection {
+    /// `[limits]`.
+    pub fn resolve(&self) -> Result<Limits, SettingError> {
+        let d = Limits::default();
+        let timeout = |v: &Option<Setting<Span>>, key: &str, default: Duration| {
+            let t = get(v, key, default)?;
+            match t.is_zero() {
+                true => Err(SettingError::new(key, "must be more than 0")),
+                false => Ok(t),
+            }
+        };
+        let max_client_connections = connections(
+            self.max_client_connections,
+            "limits.max_client_connections",
+            d.max_client_connections,
+        )?;
+        let connection_reserve = match self.connection_reserve {
+            Some(r) if r >= max_client_connections => {
+                let why = format!(
+                    "{r} must be below limits.max_client_connections ({max_client_connections})"
+                );
+                return Err(SettingError::new("limits.connection_reserve", why));
+            }
+            Some(r) => r,
+            None => max_client_connections / 10,
+        };
+        let out = Limits {
+            max_header_bytes: usize_size(
+                &self.max_header_bytes,
+                "limits.max_header_bytes",
+                d.max_header_bytes,
+            )?,
+            max_url_bytes: usize_size(
+                &self.max_url_bytes,
+                "limits.max_url_bytes",
+                d.max_url_bytes,
+            )?,
+            max_variants: positive(self.max_variants, "limits.max_variants", d.max_variants)?,
+            max_tags: positive(self.max_tags, "limits.max_tags", d.max_tags)?,
+            max_tag_bytes: positive(self.max_tag_bytes, "limits.max_tag_bytes", d.max_tag_bytes)?,
+            max_selectors: positive(self.max_selectors, "limits.max_selectors", d.max_selectors)?,
+            max_admin_body: usize_size(
+                &self.max_admin_body,
+                "limits.max_admin_body",
+                d.max_admin_body,
+            )?,
+            max_origin_connections: connections(
+                self.max_origin_connections,
+                "limits.max_origin_connections",
+                d.max_origin_connections,
+            )?,
+            max_client_connections,
+            connection_reserve,
+            header_read_timeout: timeout(
+                &self.header_read_timeout,
+                "limits.header_read_timeout",
+                d.header_read_timeout,
+            )?,
+            body_read_timeout: timeout(
+                &self.body_read_timeout,
+                "limits.body_read_timeout",
+                d.body_read_timeout,
+            )?,
+        };
+        // hyper's smallest read buffer; a smaller one would panic when the listener starts.
+        if out.max_header_bytes < 8192 {
+            return Err(SettingError::new(
+                "limits.max_header_bytes",
+                "must be at least 8KiB",
+            ));
+        }
+        if out.max_url_bytes < 256 {
+            return Err(SettingError::new(
+                "limits.max_url_bytes",
+                "must be at least 256 bytes",
+            ));
+        }
+        Ok(out)
+    }
+}
+
+/// A count that must be at least 1.
+fn positive(v: Option<usize>, key: &str, default: usize) -> Result<usize, SettingError> {
+    match v {
+        Some(0) => Err(SettingError::new(key, "must be at least 1")),
+        Some(n) => Ok(n),
+        None => Ok(default),
+    }
+}
+
+/// A number of connections: at least 1, and at most what a semaphore can count (a larger
+/// one would panic when serve starts).
+fn connections(v: Option<usize>, key: &str, default: usize) -> Result<usize, SettingError> {
+    let n = positive(v, key, default)?;
+    let max = tokio::sync::Semaphore::MAX_PERMITS;
+    match n > max {
+        true => Err(SettingError::new(key, format!("must be at most {max}"))),
+        false => Ok(n),
+    }
+}
+
+/// A size that must fit in memory (`usize`).
+fn usize_size(v: &Option<Setting<Size>>, key: &str, default: usize) -> Result<usize, SettingError> {
+    let bytes = get(v, key, default as u64)?;
+    usize::try_from(bytes)
+        .map_err(|_| SettingError::new(key, format!("{bytes} bytes is too large")))
 }
 
 /// Flags of `vanish serve` that override the file.
@@ -296,21 +665,47 @@ pub struct Settings {
     pub store: StoreChoice,
 }
 
+/// The upstream `vanish check-config` assumes when the file names none (serve takes it from
+/// `--upstream`).
+const PLACEHOLDER_UPSTREAM: &str = "http://127.0.0.1:8000";
+
+/// What `vanish check-config FILE` runs: the file resolved exactly as `vanish serve --config
+/// FILE` resolves it, with a placeholder upstream when the file names none. Returns the
+/// settings, and whether the upstream is that placeholder.
+pub fn check(path: &Path) -> Result<(Settings, bool), ConfigError> {
+    let (text, file) = read(path)?;
+    let missing_upstream = file.upstream.url.is_none();
+    let o = Overrides {
+        upstream: missing_upstream.then(|| PLACEHOLDER_UPSTREAM.to_owned()),
+        ..Default::default()
+    };
+    let s =
+        Settings::from_parts_with_source(file, &o, Some(&text)).map_err(|e| in_file(path, e))?;
+    Ok((s, missing_upstream))
+}
+
+/// Reads and parses the file; errors name it.
+fn read(path: &Path) -> Result<(String, FileConfig), ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("cannot read config {}: {e}", path.display())))?;
+    let file = parse_file(&text).map_err(|e| in_file(path, e))?;
+    Ok((text, file))
+}
+
+fn in_file(path: &Path, e: ConfigError) -> ConfigError {
+    ConfigError(format!("{}: {}", path.display(), e.0))
+}
+
 impl Settings {
-    /// Reads the optional file and applies the flags.
+    /// Reads the optional file and applies the flags (`vanish serve`).
     pub fn load(path: Option<&Path>, o: &Overrides) -> Result<Settings, ConfigError> {
-        let file = match path {
+        match path {
             Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|e| ConfigError(format!("cannot read config {}: {e}", p.display())))?;
-                let file = parse_file(&text)
-                    .map_err(|e| ConfigError(format!("{}: {}", p.display(), e.0)))?;
-                return Self::from_parts_with_source(file, o, Some(&text))
-                    .map_err(|e| ConfigError(format!("{}: {}", p.display(), e.0)));
+                let (text, file) = read(p)?;
+                Self::from_parts_with_source(file, o, Some(&text)).map_err(|e| in_file(p, e))
             }
-            None => FileConfig::default(),
-        };
-        Self::from_parts(file, o)
+            None => Self::from_parts(FileConfig::default(), o),
+        }
     }
 
     /// Combines a parsed file and flags.
@@ -318,7 +713,8 @@ impl Settings {
         Self::from_parts_with_source(f, o, None)
     }
 
-    /// Combines a parsed file and flags; `source` (the file's text) lets errors name lines.
+    /// Combines a parsed file and flags, resolving every section; `source` (the file's text)
+    /// lets key rule errors name lines.
     pub fn from_parts_with_source(
         f: FileConfig,
         o: &Overrides,
@@ -333,225 +729,38 @@ impl Settings {
             Some(line) => ConfigError(format!("line {line}: {e}")),
             None => ConfigError(e.to_string()),
         })?;
-        let upstream = o.upstream.clone().or(f.upstream.url).ok_or_else(|| {
-            ConfigError(
-                "no upstream: pass --upstream http://HOST:PORT or set [upstream] url".into(),
-            )
-        })?;
-        let upstream = parse_upstream(&upstream)?;
-        let listen = parse_addr(
-            "listen",
-            o.listen
-                .as_deref()
-                .or(f.server.listen.as_deref())
-                .unwrap_or("127.0.0.1:8080"),
-        )?;
-        let admin_listen = parse_addr(
-            "admin-listen",
-            o.admin_listen
-                .as_deref()
-                .or(f.admin.listen.as_deref())
-                .unwrap_or("127.0.0.1:8081"),
-        )?;
-        let mut admin_tokens = f.admin.tokens;
-        if let Some(t) = &o.admin_token {
-            admin_tokens.push(t.clone());
-        }
-        if admin_tokens.iter().any(|t| t.len() < 8) {
-            return Err(ConfigError(
-                "admin token: must be at least 8 characters".into(),
-            ));
-        }
-        let admin_allow = match f.admin.allow {
-            Some(list) => list
-                .iter()
-                .map(|n| parse_net(n))
-                .collect::<Result<Vec<_>, _>>()?,
-            None if admin_tokens.is_empty() => {
-                vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()]
-            }
-            None => vec![],
-        };
-        let memory_capacity = match (&o.memory_capacity, &f.memory.capacity) {
-            (Some(s), _) => parse_size("memory-capacity", s)?,
-            (None, Some(v)) => size_value("memory.capacity", v)?,
-            (None, None) => 256 * 1024 * 1024,
-        };
-        if memory_capacity < 1024 * 1024 {
-            return Err(ConfigError("memory.capacity: must be at least 1MiB".into()));
-        }
-        let limits = limits(&f.limits)?;
-        let store = match f.store.kind.as_deref() {
-            None | Some("memory") => StoreChoice::Memory,
-            Some("redis") => StoreChoice::Redis(f.redis.resolve().map_err(ConfigError)?),
-            Some(other) => {
-                return Err(ConfigError(format!(
-                    "store.kind: expected \"memory\" or \"redis\", got {other:?}"
-                )))
-            }
-        };
-        let c = f.cache;
-        let defaults = CacheConfig::default();
-        let scheme = match c.scheme.as_deref() {
-            None => Scheme::Http,
-            Some(s) => Scheme::parse(s).ok_or_else(|| {
-                ConfigError(format!("cache.scheme: expected http or https, got {s:?}"))
-            })?,
-        };
-        let tag_headers = match c.tag_headers {
-            None => defaults.tag_headers.clone(),
-            Some(list) => list
-                .iter()
-                .map(|n| {
-                    TagHeader::parse(n).map_err(|e| ConfigError(format!("cache.tag_headers: {e}")))
-                })
-                .collect::<Result<_, _>>()?,
-        };
+        let upstream = f.upstream.resolve(o)?;
+        let server = f.server.resolve(o)?;
+        let admin = f.admin.resolve(o, server.listen)?;
+        let memory_capacity = f.memory.resolve(o)?;
+        let limits = f.limits.resolve()?;
+        let store = f.store.resolve(&f.redis, &limits)?;
         let cache = CacheConfig {
-            scheme,
-            max_object_size: match &c.max_object_size {
-                Some(v) => size_value("cache.max_object_size", v)? as usize,
-                None => defaults.max_object_size,
-            },
-            store_set_cookie: c.store_set_cookie.unwrap_or(false),
-            default_stale_while_revalidate: opt_duration(
-                "cache.stale_while_revalidate",
-                c.stale_while_revalidate.as_deref(),
-                defaults.default_stale_while_revalidate,
-            )?,
-            default_stale_if_error: opt_duration(
-                "cache.stale_if_error",
-                c.stale_if_error.as_deref(),
-                defaults.default_stale_if_error,
-            )?,
-            keep: opt_duration("cache.keep", c.keep.as_deref(), defaults.keep)?,
-            tag_headers,
-            strip_tag_headers: c.strip_tag_headers.unwrap_or(true),
-            origin_body_timeout: opt_duration(
-                "upstream.body_timeout",
-                f.upstream.body_timeout.as_deref(),
-                defaults.origin_body_timeout,
-            )?,
-            max_tags: f.limits.max_tags.unwrap_or(defaults.max_tags),
-            max_tag_bytes: f.limits.max_tag_bytes.unwrap_or(defaults.max_tag_bytes),
-            forwarding: forwarding(&f.server)?,
-            ..defaults
+            origin_body_timeout: upstream.body_timeout,
+            max_tags: limits.max_tags,
+            max_tag_bytes: limits.max_tag_bytes,
+            forwarding: server.forwarding,
+            ..f.cache.resolve()?
         };
         Ok(Settings {
-            listen,
-            admin_listen,
-            upstream,
-            connect_timeout: opt_duration(
-                "upstream.connect_timeout",
-                f.upstream.connect_timeout.as_deref(),
-                Duration::from_secs(5),
-            )?,
-            response_timeout: opt_duration(
-                "upstream.response_timeout",
-                f.upstream.response_timeout.as_deref(),
-                Duration::from_secs(60),
-            )?,
-            admin_tokens,
-            admin_allow,
-            admin_hosts: f.admin.hosts.clone(),
-            admin_allow_origins: f.admin.allow_origins.clone(),
-            admin_redact: header_names("admin.redact_headers", &f.admin.redact_headers)?,
+            listen: server.listen,
+            admin_listen: admin.listen,
+            upstream: upstream.url,
+            connect_timeout: upstream.connect_timeout,
+            response_timeout: upstream.response_timeout,
+            admin_tokens: admin.tokens,
+            admin_allow: admin.allow,
+            admin_hosts: admin.hosts,
+            admin_allow_origins: admin.allow_origins,
+            admin_redact: admin.redact,
             memory_capacity,
-            shutdown_grace: opt_duration(
-                "server.shutdown_grace",
-                f.server.shutdown_grace.as_deref(),
-                Duration::from_secs(10),
-            )?,
+            shutdown_grace: server.shutdown_grace,
             cache,
             policy: Arc::new(policy),
             limits,
             store,
         })
     }
-}
-
-fn limits(l: &LimitsSection) -> Result<Limits, ConfigError> {
-    let d = Limits::default();
-    let size =
-        |name: &str, v: &Option<toml::Value>, default: usize| -> Result<usize, ConfigError> {
-            v.as_ref()
-                .map(|v| size_value(name, v).map(|n| n as usize))
-                .transpose()
-                .map(|o| o.unwrap_or(default))
-        };
-    let positive = |name: &str, v: Option<usize>, default: usize| -> Result<usize, ConfigError> {
-        match v {
-            Some(0) => Err(ConfigError(format!("{name}: must be at least 1"))),
-            Some(n) => Ok(n),
-            None => Ok(default),
-        }
-    };
-    let out = Limits {
-        max_header_bytes: size(
-            "limits.max_header_bytes",
-            &l.max_header_bytes,
-            d.max_header_bytes,
-        )?,
-        max_url_bytes: size("limits.max_url_bytes", &l.max_url_bytes, d.max_url_bytes)?,
-        max_variants: positive("limits.max_variants", l.max_variants, d.max_variants)?,
-        max_selectors: positive("limits.max_selectors", l.max_selectors, d.max_selectors)?,
-        max_admin_body: size("limits.max_admin_body", &l.max_admin_body, d.max_admin_body)?,
-        max_origin_connections: positive(
-            "limits.max_origin_connections",
-            l.max_origin_connections,
-            d.max_origin_connections,
-        )?,
-        max_client_connections: positive(
-            "limits.max_client_connections",
-            l.max_client_connections,
-            d.max_client_connections,
-        )?,
-        connection_reserve: 0,
-        header_read_timeout: opt_duration(
-            "limits.header_read_timeout",
-            l.header_read_timeout.as_deref(),
-            d.header_read_timeout,
-        )?,
-        body_read_timeout: opt_duration(
-            "limits.body_read_timeout",
-            l.body_read_timeout.as_deref(),
-            d.body_read_timeout,
-        )?,
-    };
-    let out = Limits {
-        connection_reserve: match l.connection_reserve {
-            Some(r) if r >= out.max_client_connections => {
-                return Err(ConfigError(format!(
-                "limits.connection_reserve: {r} must be below limits.max_client_connections ({})",
-                out.max_client_connections
-            )))
-            }
-            Some(r) => r,
-            None => out.max_client_connections / 10,
-        },
-        ..out
-    };
-    for (name, d) in [
-        ("limits.header_read_timeout", out.header_read_timeout),
-        ("limits.body_read_timeout", out.body_read_timeout),
-    ] {
-        if d.is_zero() {
-            return Err(ConfigError(format!("{name}: must be more than 0")));
-        }
-    }
-    positive("limits.max_tags", l.max_tags, 1)?;
-    positive("limits.max_tag_bytes", l.max_tag_bytes, 1)?;
-    if out.max_header_bytes < 8192 {
-        return Err(ConfigError(
-            "limits.max_header_bytes: must be at least 8KiB".into(),
-        ));
-    }
-    if out.max_url_bytes < 256 {
-        return Err(ConfigError(
-            "limits.max_url_bytes: must be at least 256 bytes".into(),
-        ));
-    }
-    Ok(out)
 }
 
 /// A human-readable summary of effective settings and key rules (`vanish check-config`).
@@ -652,9 +861,9 @@ pub fn parse_file(text: &str) -> Result<FileConfig, ConfigError> {
     })
 }
 
-/// Parses and checks an upstream URL (`http://host[:port]`, no path).
-pub fn parse_upstream(s: &str) -> Result<http::Uri, ConfigError> {
-    let bad = |why: &str| ConfigError(format!("invalid upstream URL {s:?}: {why}"));
+/// Parses and checks an upstream URL (`http://host[:port]`, no path); the error is the reason.
+pub fn parse_upstream(s: &str) -> Result<http::Uri, String> {
+    let bad = |why: &str| format!("invalid upstream URL {s:?}: {why}");
     let uri: http::Uri = s.parse().map_err(|e| bad(&format!("{e}")))?;
     match uri.scheme_str() {
         Some("http") => {}
@@ -670,87 +879,59 @@ pub fn parse_upstream(s: &str) -> Result<http::Uri, ConfigError> {
     Ok(uri)
 }
 
-fn parse_addr(name: &str, s: &str) -> Result<SocketAddr, ConfigError> {
-    s.parse()
-        .map_err(|_| ConfigError(format!("{name}: {s:?} is not an IP:PORT address")))
+/// A flag's value (which wins) or the file's, with the key to name in errors.
+fn flag_or<'a>(
+    flag: &'a Option<String>,
+    flag_key: &'static str,
+    file: &'a Option<String>,
+    file_key: &'static str,
+) -> (Option<&'a str>, &'static str) {
+    match flag {
+        Some(v) => (Some(v), flag_key),
+        None => (file.as_deref(), file_key),
+    }
 }
 
-fn header_names(field: &str, names: &[String]) -> Result<Vec<HeaderName>, ConfigError> {
+fn parse_addr(key: &str, s: &str) -> Result<SocketAddr, SettingError> {
+    s.parse()
+        .map_err(|_| SettingError::new(key, format!("{s:?} is not an IP:PORT address")))
+}
+
+/// Whether two listeners would fight over one socket: the same port (not 0, which picks a free
+/// one), and the same address or one covering the other (`0.0.0.0` covers IPv4, `[::]` all).
+fn same_socket(a: SocketAddr, b: SocketAddr) -> bool {
+    let covers =
+        |x: SocketAddr, y: SocketAddr| x.ip().is_unspecified() && (x.is_ipv6() || y.is_ipv4());
+    a.port() != 0 && a.port() == b.port() && (a.ip() == b.ip() || covers(a, b) || covers(b, a))
+}
+
+fn header_names(key: &str, names: &[String]) -> Result<Vec<HeaderName>, SettingError> {
     names
         .iter()
         .enumerate()
         .map(|(i, h)| {
-            HeaderName::from_bytes(h.as_bytes())
-                .map_err(|_| ConfigError(format!("{field}[{i}]: {h:?} is not a header name")))
+            HeaderName::from_bytes(h.as_bytes()).map_err(|_| {
+                SettingError::new(format!("{key}[{i}]"), format!("{h:?} is not a header name"))
+            })
         })
         .collect()
 }
 
-/// `[server] trusted_proxies` and `forward_headers`.
-fn forwarding(s: &ServerSection) -> Result<Forwarding, ConfigError> {
-    let mut trusted_proxies = Vec::new();
-    for (i, t) in s.trusted_proxies.iter().flatten().enumerate() {
-        let net = parse_net(t).map_err(|_| {
-            ConfigError(format!(
-                "server.trusted_proxies[{i}]: {t:?} is not an IP address or network"
-            ))
-        })?;
-        trusted_proxies.push(net);
-    }
-    let pass = header_names(
-        "server.forward_headers",
-        s.forward_headers.as_deref().unwrap_or(&[]),
-    )?;
-    if let Some((i, h)) = pass
-        .iter()
+/// Addresses or networks (`10.0.0.0/8`, `::1`).
+fn nets(key: &str, list: &[String]) -> Result<Vec<IpNet>, SettingError> {
+    list.iter()
         .enumerate()
-        .find(|(_, h)| !vanish_engine::forwarding::is_forwarding_header(h.as_str()))
-    {
-        return Err(ConfigError(format!(
-            "server.forward_headers[{i}]: {h:?} is not a forwarding header (X-Forwarded-*, Forwarded, X-Original-*, ...); other headers reach the origin anyway"
-        )));
-    }
-    Ok(Forwarding {
-        trusted_proxies,
-        pass,
-    })
-}
-
-fn parse_net(s: &str) -> Result<IpNet, ConfigError> {
-    s.parse::<IpNet>()
-        .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
-        .map_err(|_| {
-            ConfigError(format!(
-                "admin.allow: {s:?} is not an IP address or network"
-            ))
+        .map(|(i, s)| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    SettingError::new(
+                        format!("{key}[{i}]"),
+                        format!("{s:?} is not an IP address or network"),
+                    )
+                })
         })
-}
-
-fn opt_duration(name: &str, s: Option<&str>, default: Duration) -> Result<Duration, ConfigError> {
-    match s {
-        None => Ok(default),
-        Some("0") => Ok(Duration::ZERO),
-        Some(s) => humantime::parse_duration(s).map_err(|e| {
-            ConfigError(format!(
-                "{name}: {s:?} is not a duration ({e}); write e.g. \"30s\""
-            ))
-        }),
-    }
-}
-
-fn size_value(name: &str, v: &toml::Value) -> Result<u64, ConfigError> {
-    match v {
-        toml::Value::Integer(i) if *i >= 0 => Ok(*i as u64),
-        toml::Value::String(s) => parse_size(name, s),
-        _ => Err(ConfigError(format!(
-            "{name}: expected a size such as \"256MiB\""
-        ))),
-    }
-}
-
-/// Parses `1024`, `64KiB`, `256MiB`, `1GiB`, `10MB`, `2G` ([`vanish_engine::config::parse_size`]).
-pub fn parse_size(name: &str, s: &str) -> Result<u64, ConfigError> {
-    vanish_engine::config::parse_size(name, s).map_err(ConfigError)
+        .collect()
 }
 
 #[cfg(test)]
@@ -841,11 +1022,79 @@ mod tests {
     }
 
     #[test]
-    fn sizes() {
-        assert_eq!(parse_size("x", "1024").unwrap(), 1024);
-        assert_eq!(parse_size("x", "64KiB").unwrap(), 65536);
-        assert_eq!(parse_size("x", "10MB").unwrap(), 10_000_000);
-        assert!(parse_size("x", "ten").is_err());
-        assert!(parse_size("x", "5 parsecs").is_err());
+    fn sizes_and_durations_name_their_key() {
+        let s = |toml: &str| Settings::from_parts(parse_file(toml).unwrap(), &o("http://h:1"));
+        let l = s("[limits]\nmax_header_bytes = 65536\nmax_url_bytes = \"16KiB\"\n")
+            .unwrap()
+            .limits;
+        assert_eq!((l.max_header_bytes, l.max_url_bytes), (65536, 16 << 10));
+        let e = s("[limits]\nmax_admin_body = \"12XB\"\n").unwrap_err();
+        assert_eq!(
+            e.0,
+            "limits.max_admin_body: \"12XB\" is not a size such as \"64MiB\" (unknown unit \"XB\")"
+        );
+        let e = s("[cache]\nmax_object_size = true\n").unwrap_err();
+        assert_eq!(
+            e.0,
+            "cache.max_object_size: expected a size such as \"64MiB\", found a boolean"
+        );
+        let e = s("[upstream]\nconnect_timeout = 5\n").unwrap_err();
+        assert!(
+            e.0.starts_with("upstream.connect_timeout: 5 is not a duration"),
+            "{e}"
+        );
+        let mut flags = o("http://h:1");
+        flags.memory_capacity = Some("ten".into());
+        let e = Settings::from_parts(FileConfig::default(), &flags).unwrap_err();
+        assert!(
+            e.0.starts_with("--memory-capacity: \"ten\" is not a size"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_variant_limit_reaches_the_redis_store() {
+        let f = parse_file("[store]\nkind = \"redis\"\n[limits]\nmax_variants = 7\n").unwrap();
+        let s = Settings::from_parts(f, &o("http://h:1")).unwrap();
+        assert_eq!(
+            s.limits.max_variants, 7,
+            "the memory store is built from this"
+        );
+        let StoreChoice::Redis(r) = s.store else {
+            panic!("redis chosen")
+        };
+        assert_eq!(r.max_variants, 7);
+    }
+
+    #[test]
+    fn listeners_cannot_share_a_socket() {
+        let addr = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert!(same_socket(addr("127.0.0.1:80"), addr("127.0.0.1:80")));
+        assert!(same_socket(addr("0.0.0.0:80"), addr("127.0.0.1:80")));
+        assert!(same_socket(addr("127.0.0.1:80"), addr("[::]:80")));
+        assert!(!same_socket(addr("0.0.0.0:80"), addr("[::1]:80")));
+        assert!(!same_socket(addr("127.0.0.1:0"), addr("127.0.0.1:0")));
+        assert!(!same_socket(addr("127.0.0.1:80"), addr("127.0.0.2:80")));
+        let mut flags = o("http://h:1");
+        flags.listen = Some("127.0.0.1:9000".into());
+        let f = parse_file("[admin]\nlisten = \"0.0.0.0:9000\"\n").unwrap();
+        let e = Settings::from_parts(f, &flags).unwrap_err();
+        assert!(
+            e.0.starts_with("admin.listen: 0.0.0.0:9000 is the proxy's address"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn connection_limits_fit_a_semaphore() {
+        let toml = format!(
+            "[limits]\nmax_origin_connections = {}\n",
+            tokio::sync::Semaphore::MAX_PERMITS + 1
+        );
+        let e = Settings::from_parts(parse_file(&toml).unwrap(), &o("http://h:1")).unwrap_err();
+        assert!(
+            e.0.starts_with("limits.max_origin_connections: must be at most"),
+            "{e}"
+        );
     }
 }

@@ -91,23 +91,8 @@ async fn run(cli: Cli) -> Result<(), (i32, String)> {
             Ok(())
         }
         Command::CheckConfig(a) => {
-            let text = std::fs::read_to_string(&a.file)
-                .map_err(|e| (2, format!("cannot read config {}: {e}", a.file.display())))?;
-            let file = vanish::config::parse_file(&text)
-                .map_err(|e| (2, format!("{}: {}", a.file.display(), e.0)))?;
-            // The upstream may come from the command line at serve time.
-            let placeholder = Overrides {
-                upstream: file
-                    .upstream
-                    .url
-                    .is_none()
-                    .then(|| "http://127.0.0.1:8000".to_owned()),
-                ..Default::default()
-            };
-            let missing_upstream = file.upstream.url.is_none();
-            let s = Settings::from_parts_with_source(file, &placeholder, Some(&text))
-                .map_err(|e| (2, format!("{}: {}", a.file.display(), e.0)))?;
-            println!("{}", vanish::config::describe(&s, missing_upstream));
+            let (s, placeholder_upstream) = vanish::config::check(&a.file).map_err(|e| (2, e.0))?;
+            println!("{}", vanish::config::describe(&s, placeholder_upstream));
             Ok(())
         }
         Command::Explain(a) => {

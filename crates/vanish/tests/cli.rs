@@ -277,3 +277,94 @@ fn check_config_validates_and_prints_effective_rules() {
         assert!(err.contains(needle), "{text}: {err}");
     }
 }
+
+/// Runs the binary with a deadline: a `serve` that accepted its configuration would not end.
+fn vanish_bounded(args: &[&str], limit: Duration) -> (i32, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vanish"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{args:?}: still running after {limit:?} (the configuration was accepted)");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    (status.code().unwrap_or(-1), err)
+}
+
+/// `check-config` runs the resolution `serve` runs: a file serve refuses, the check refuses,
+/// with the same one line naming the key (and exit code 2, a configuration error).
+#[test]
+fn check_config_refuses_what_serve_refuses_naming_the_key() {
+    let dir = std::env::temp_dir().join(format!("vanish-same-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // A free port, for the addresses written below; nothing binds it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cases = [
+        (
+            "[limits]\nmax_header_bytes = \"12XB\"\n".to_owned(),
+            "limits.max_header_bytes: \"12XB\" is not a size such as \"64MiB\" (unknown unit \"XB\")".to_owned(),
+        ),
+        (
+            "[memory]\ncapacity = true\n".to_owned(),
+            "memory.capacity: expected a size such as \"64MiB\", found a boolean".to_owned(),
+        ),
+        (
+            "[upstream]\nconnect_timeout = \"soon\"\n".to_owned(),
+            "upstream.connect_timeout: \"soon\" is not a duration such as \"30s\" (".to_owned(),
+        ),
+        (
+            "[cache]\nkeep = 30\n".to_owned(),
+            "cache.keep: 30 is not a duration such as \"30s\" (write the unit)".to_owned(),
+        ),
+        // Until now, serve refused these only once it was starting (connecting to Redis,
+        // binding the admin listener, exit 1) and check-config accepted them.
+        (
+            "[store]\nkind = \"redis\"\n[redis]\ncluster_nodes = [\"127.0.0.1:7000\", \"nohost\"]\n"
+                .to_owned(),
+            "redis.cluster_nodes[1]: \"nohost\" is not HOST:PORT".to_owned(),
+        ),
+        (
+            format!("[server]\nlisten = \"127.0.0.1:{port}\"\n[admin]\nlisten = \"0.0.0.0:{port}\"\n"),
+            format!("admin.listen: 0.0.0.0:{port} is the proxy's address too (server.listen)"),
+        ),
+    ];
+    for (i, (text, needle)) in cases.iter().enumerate() {
+        let f = dir.join(format!("case{i}.toml"));
+        std::fs::write(&f, text).unwrap();
+        let path = f.to_str().unwrap();
+        let (code, _, checked) = vanish(&["check-config", path]);
+        assert_eq!(code, 2, "{text}: {checked}");
+        assert_eq!(checked.trim().lines().count(), 1, "{checked}");
+        assert!(
+            checked.contains(&format!("{path}: {needle}")),
+            "{text}: {checked}"
+        );
+        let serve = [
+            "serve",
+            "--upstream",
+            "http://127.0.0.1:9",
+            "--config",
+            path,
+        ];
+        let (code, served) = vanish_bounded(&serve, Duration::from_secs(30));
+        assert_eq!(code, 2, "{text}: {served}");
+        assert_eq!(served, checked, "serve and check-config say the same");
+    }
+}

@@ -20,6 +20,7 @@ use super::query::QueryRule;
 use crate::freshness::Overrides;
 use crate::key::{KeyError, ResourceKey};
 use crate::purge::selector::{QueryMatch, Selector, Target};
+use crate::settings::{Span, Spelling};
 use crate::url::{hostname, normalize_authority, normalize_host, Scheme};
 
 /// Statuses `http-cache-semantics` can store (it does not understand partial content).
@@ -149,9 +150,9 @@ fn glob_set(patterns: &[String]) -> Result<GlobSet, String> {
     b.build().map_err(|e| e.to_string())
 }
 
+/// A rule's `ttl` or `grace`, written as every other duration ([`crate::settings::Span`]).
 fn duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s)
-        .map_err(|e| format!("{s:?} is not a duration ({e}); write e.g. \"5m\""))
+    Span::from_text(s).map(Span::duration)
 }
 
 fn compile_rule(spec: &RuleSpec, index: Option<usize>) -> Result<Rule, PolicyError> {
