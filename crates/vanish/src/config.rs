@@ -633,24 +633,14 @@ pub struct Overrides {
 pub struct Settings {
     /// Proxy address.
     pub listen: SocketAddr,
-    /// Admin API address.
-    pub admin_listen: SocketAddr,
+    /// `[admin]`: the admin API's listener and who may call it.
+    pub admin: AdminSettings,
     /// The origin, `http://host:port`.
     pub upstream: http::Uri,
     /// Connect timeout to the origin.
     pub connect_timeout: Duration,
     /// Time to the origin's response headers.
     pub response_timeout: Duration,
-    /// Admin bearer tokens.
-    pub admin_tokens: Vec<String>,
-    /// Networks allowed on the admin API without a token.
-    pub admin_allow: Vec<IpNet>,
-    /// `[admin] hosts`: extra names the tokenless admin listener answers to.
-    pub admin_hosts: Vec<String>,
-    /// `[admin] allow_origins`: browser origins allowed to call the admin API.
-    pub admin_allow_origins: Vec<String>,
-    /// `[admin] redact_headers`: stored header values `explain` hides.
-    pub admin_redact: Vec<HeaderName>,
     /// Memory store capacity in bytes.
     pub memory_capacity: u64,
     /// Grace period on shutdown.
@@ -744,15 +734,10 @@ impl Settings {
         };
         Ok(Settings {
             listen: server.listen,
-            admin_listen: admin.listen,
             upstream: upstream.url,
             connect_timeout: upstream.connect_timeout,
             response_timeout: upstream.response_timeout,
-            admin_tokens: admin.tokens,
-            admin_allow: admin.allow,
-            admin_hosts: admin.hosts,
-            admin_allow_origins: admin.allow_origins,
-            admin_redact: admin.redact,
+            admin,
             memory_capacity,
             shutdown_grace: server.shutdown_grace,
             cache,
@@ -773,8 +758,8 @@ pub fn describe(s: &Settings, upstream_from_flags: bool) -> String {
     };
     out.push_str(&format!(
         "listen        {}\nadmin listen  {}\nupstream      {}\nmemory        {} bytes\nadmin auth    {} token(s), allow {:?}\n",
-        s.listen, s.admin_listen, upstream, s.memory_capacity, s.admin_tokens.len(),
-        s.admin_allow.iter().map(|n| n.to_string()).collect::<Vec<_>>()
+        s.listen, s.admin.listen, upstream, s.memory_capacity, s.admin.tokens.len(),
+        s.admin.allow.iter().map(|n| n.to_string()).collect::<Vec<_>>()
     ));
     let c = &s.cache;
     out.push_str(&format!(
@@ -949,9 +934,9 @@ mod tests {
     fn defaults() {
         let s = Settings::from_parts(FileConfig::default(), &o("http://127.0.0.1:8000")).unwrap();
         assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
-        assert_eq!(s.admin_listen.to_string(), "127.0.0.1:8081");
+        assert_eq!(s.admin.listen.to_string(), "127.0.0.1:8081");
         assert_eq!(s.memory_capacity, 256 << 20);
-        assert_eq!(s.admin_allow.len(), 2);
+        assert_eq!(s.admin.allow.len(), 2);
     }
 
     #[test]
@@ -990,7 +975,7 @@ mod tests {
         assert_eq!(s.cache.default_stale_if_error, Duration::from_secs(3600));
         assert_eq!(s.cache.tag_headers.len(), 1);
         assert!(
-            s.admin_allow.is_empty(),
+            s.admin.allow.is_empty(),
             "a token disables the loopback default"
         );
     }

@@ -72,7 +72,7 @@ async fn run(cli: Cli) -> Result<(), (i32, String)> {
             };
             let settings = Settings::load(None, &overrides).map_err(|e| (2, e.0))?;
             let p = settings.listen;
-            let ad = settings.admin_listen;
+            let ad = settings.admin.listen;
             eprintln!(
                 "Vanish demo: origin on http://{origin}, proxy on http://{p}, admin on http://{ad}\n\
                  Try:\n  curl -si http://{p}/posts/1 | grep -i -e cache-status -e age -e render\n  \

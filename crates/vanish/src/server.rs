@@ -76,9 +76,9 @@ pub async fn start_with_store<S: Store + Clone>(
     let proxy_listener = TcpListener::bind(settings.listen)
         .await
         .map_err(|e| with_context(e, "proxy", settings.listen))?;
-    let admin_listener = TcpListener::bind(settings.admin_listen)
+    let admin_listener = TcpListener::bind(settings.admin.listen)
         .await
-        .map_err(|e| with_context(e, "admin", settings.admin_listen))?;
+        .map_err(|e| with_context(e, "admin", settings.admin.listen))?;
     let proxy_addr = proxy_listener.local_addr()?;
     let admin_addr = admin_listener.local_addr()?;
     let cache = Cache::with_policy(
@@ -101,9 +101,9 @@ pub async fn start_with_store<S: Store + Clone>(
     });
     let admin = Arc::new(Admin {
         cache: cache.clone(),
-        auth: Auth::new(&settings.admin_tokens, &settings.admin_allow),
-        browser: BrowserGuard::new(&settings.admin_hosts, &settings.admin_allow_origins),
-        redact: settings.admin_redact.clone(),
+        auth: Auth::new(&settings.admin.tokens, &settings.admin.allow),
+        browser: BrowserGuard::new(&settings.admin.hosts, &settings.admin.allow_origins),
+        redact: settings.admin.redact.clone(),
         metrics: telemetry::prometheus(),
         max_body: settings.limits.max_admin_body,
         max_selectors: settings.limits.max_selectors,
