@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,11 +26,60 @@ use vanish_redis::config::RedisSection;
 
 /// A configuration error, printed as one line (the file and line, when known, then the key).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError(pub String);
+pub enum ConfigError {
+    /// The file cannot be read.
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        reason: String,
+    },
+    /// The file is not valid TOML, or a key is unknown or of the wrong type.
+    Syntax {
+        /// The line, when the parser knows it.
+        line: Option<usize>,
+        /// What is wrong.
+        message: String,
+    },
+    /// A key rule does not compile.
+    Rule {
+        /// The line of the rule, when the file's text is known.
+        line: Option<usize>,
+        /// What is wrong.
+        error: PolicyError,
+    },
+    /// A setting's value is refused (the error names its key).
+    Setting(SettingError),
+    /// One of the errors above, in this file.
+    InFile {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        error: Box<ConfigError>,
+    },
+}
 
 impl std::fmt::Display for ConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        let at = |f: &mut std::fmt::Formatter<'_>, line: &Option<usize>| match line {
+            Some(l) => write!(f, "line {l}: "),
+            None => Ok(()),
+        };
+        match self {
+            ConfigError::Unreadable { path, reason } => {
+                write!(f, "cannot read config {}: {reason}", path.display())
+            }
+            ConfigError::Syntax { line, message } => {
+                at(f, line)?;
+                f.write_str(message)
+            }
+            ConfigError::Rule { line, error } => {
+                at(f, line)?;
+                write!(f, "{error}")
+            }
+            ConfigError::Setting(e) => write!(f, "{e}"),
+            ConfigError::InFile { path, error } => write!(f, "{}: {error}", path.display()),
+        }
     }
 }
 
@@ -38,7 +87,7 @@ impl std::error::Error for ConfigError {}
 
 impl From<SettingError> for ConfigError {
     fn from(e: SettingError) -> Self {
-        ConfigError(e.to_string())
+        ConfigError::Setting(e)
     }
 }
 
@@ -676,14 +725,19 @@ pub fn check(path: &Path) -> Result<(Settings, bool), ConfigError> {
 
 /// Reads and parses the file; errors name it.
 fn read(path: &Path) -> Result<(String, FileConfig), ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError(format!("cannot read config {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
     let file = parse_file(&text).map_err(|e| in_file(path, e))?;
     Ok((text, file))
 }
 
 fn in_file(path: &Path, e: ConfigError) -> ConfigError {
-    ConfigError(format!("{}: {}", path.display(), e.0))
+    ConfigError::InFile {
+        path: path.to_owned(),
+        error: Box::new(e),
+    }
 }
 
 impl Settings {
@@ -715,9 +769,9 @@ impl Settings {
             default_rule: f.default_rule,
             host_aliases: f.host_aliases,
         })
-        .map_err(|e| match source.and_then(|t| policy_error_line(t, &e)) {
-            Some(line) => ConfigError(format!("line {line}: {e}")),
-            None => ConfigError(e.to_string()),
+        .map_err(|error| ConfigError::Rule {
+            line: source.and_then(|t| policy_error_line(t, &error)),
+            error,
         })?;
         let upstream = f.upstream.resolve(o)?;
         let server = f.server.resolve(o)?;
@@ -836,12 +890,11 @@ pub fn parse_file(text: &str) -> Result<FileConfig, ConfigError> {
     toml::from_str(text).map_err(|e| {
         // One line: the toml crate may add a second ("expected ...").
         let msg = e.message().trim().lines().collect::<Vec<_>>().join("; ");
-        match e.span() {
-            Some(span) => {
-                let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-                ConfigError(format!("line {line}: {msg}"))
-            }
-            None => ConfigError(msg),
+        ConfigError::Syntax {
+            line: e
+                .span()
+                .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1),
+            message: msg,
         }
     })
 }
@@ -949,17 +1002,20 @@ mod tests {
             "http://",
         ] {
             let e = Settings::from_parts(FileConfig::default(), &o(u)).unwrap_err();
-            assert!(e.0.contains("upstream"), "{u}: {e}");
+            assert!(e.to_string().contains("upstream"), "{u}: {e}");
         }
     }
 
     #[test]
     fn file_errors_name_line_and_key() {
         let e = parse_file("[cache]\nstore_set_cookie = true\nbogus = 1\n").unwrap_err();
-        assert!(e.0.starts_with("line 3:") && e.0.contains("bogus"), "{e}");
+        assert!(
+            e.to_string().starts_with("line 3:") && e.to_string().contains("bogus"),
+            "{e}"
+        );
         let f = parse_file("[cache]\nstale_if_error = \"soon\"\n").unwrap();
         let e = Settings::from_parts(f, &o("http://h:1")).unwrap_err();
-        assert!(e.0.contains("cache.stale_if_error"), "{e}");
+        assert!(e.to_string().contains("cache.stale_if_error"), "{e}");
     }
 
     #[test]
@@ -985,7 +1041,10 @@ mod tests {
         let text = "[cache]\nkeep = \"1m\"\n\n[[rules]]\npath = \"/a/*\"\n\n[[rules]]\nname = \"b\"\npath = \"/b/[\"\n";
         let f = parse_file(text).unwrap();
         let e = Settings::from_parts_with_source(f, &o("http://h:1"), Some(text)).unwrap_err();
-        assert!(e.0.starts_with("line 9: rules[1].path: bad glob"), "{e}");
+        assert!(
+            e.to_string().starts_with("line 9: rules[1].path: bad glob"),
+            "{e}"
+        );
         let text = "[default_rule]\nsort_query = true\nttl = \"never\"\n";
         let e = Settings::from_parts_with_source(
             parse_file(text).unwrap(),
@@ -993,7 +1052,7 @@ mod tests {
             Some(text),
         )
         .unwrap_err();
-        assert!(e.0.starts_with("line 3: ttl:"), "{e}");
+        assert!(e.to_string().starts_with("line 3: ttl:"), "{e}");
         let text = "[[rules]]\npath = \"/x\"\nkeep_query = [\"a\"]\ndrop_query = [\"b\"]\n";
         let e = Settings::from_parts_with_source(
             parse_file(text).unwrap(),
@@ -1001,9 +1060,15 @@ mod tests {
             Some(text),
         )
         .unwrap_err();
-        assert!(e.0.starts_with("line 3: rules[0].keep_query"), "{e}");
+        assert!(
+            e.to_string().starts_with("line 3: rules[0].keep_query"),
+            "{e}"
+        );
         let e = parse_file("[[rules]]\npath = \"/x\"\nunknown = 1\n").unwrap_err();
-        assert!(e.0.starts_with("line 3:") && e.0.contains("unknown"), "{e}");
+        assert!(
+            e.to_string().starts_with("line 3:") && e.to_string().contains("unknown"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1015,24 +1080,26 @@ mod tests {
         assert_eq!((l.max_header_bytes, l.max_url_bytes), (65536, 16 << 10));
         let e = s("[limits]\nmax_admin_body = \"12XB\"\n").unwrap_err();
         assert_eq!(
-            e.0,
+            e.to_string(),
             "limits.max_admin_body: \"12XB\" is not a size such as \"64MiB\" (unknown unit \"XB\")"
         );
         let e = s("[cache]\nmax_object_size = true\n").unwrap_err();
         assert_eq!(
-            e.0,
+            e.to_string(),
             "cache.max_object_size: expected a size such as \"64MiB\", found a boolean"
         );
         let e = s("[upstream]\nconnect_timeout = 5\n").unwrap_err();
         assert!(
-            e.0.starts_with("upstream.connect_timeout: 5 is not a duration"),
+            e.to_string()
+                .starts_with("upstream.connect_timeout: 5 is not a duration"),
             "{e}"
         );
         let mut flags = o("http://h:1");
         flags.memory_capacity = Some("ten".into());
         let e = Settings::from_parts(FileConfig::default(), &flags).unwrap_err();
         assert!(
-            e.0.starts_with("--memory-capacity: \"ten\" is not a size"),
+            e.to_string()
+                .starts_with("--memory-capacity: \"ten\" is not a size"),
             "{e}"
         );
     }
@@ -1065,7 +1132,8 @@ mod tests {
         let f = parse_file("[admin]\nlisten = \"0.0.0.0:9000\"\n").unwrap();
         let e = Settings::from_parts(f, &flags).unwrap_err();
         assert!(
-            e.0.starts_with("admin.listen: 0.0.0.0:9000 is the proxy's address"),
+            e.to_string()
+                .starts_with("admin.listen: 0.0.0.0:9000 is the proxy's address"),
             "{e}"
         );
     }
@@ -1078,7 +1146,8 @@ mod tests {
         );
         let e = Settings::from_parts(parse_file(&toml).unwrap(), &o("http://h:1")).unwrap_err();
         assert!(
-            e.0.starts_with("limits.max_origin_connections: must be at most"),
+            e.to_string()
+                .starts_with("limits.max_origin_connections: must be at most"),
             "{e}"
         );
     }

@@ -47,7 +47,8 @@ async fn run(cli: Cli) -> Result<(), (i32, String)> {
                 admin_token: a.admin_token,
                 memory_capacity: a.memory_capacity,
             };
-            let settings = Settings::load(a.config.as_deref(), &overrides).map_err(|e| (2, e.0))?;
+            let settings =
+                Settings::load(a.config.as_deref(), &overrides).map_err(|e| (2, e.to_string()))?;
             serve(settings, signals).await
         }
         Command::Demo(a) => {
@@ -70,7 +71,7 @@ async fn run(cli: Cli) -> Result<(), (i32, String)> {
                 admin_listen: Some(a.admin_listen.clone()),
                 ..Default::default()
             };
-            let settings = Settings::load(None, &overrides).map_err(|e| (2, e.0))?;
+            let settings = Settings::load(None, &overrides).map_err(|e| (2, e.to_string()))?;
             let p = settings.listen;
             let ad = settings.admin.listen;
             eprintln!(
@@ -91,7 +92,8 @@ async fn run(cli: Cli) -> Result<(), (i32, String)> {
             Ok(())
         }
         Command::CheckConfig(a) => {
-            let (s, placeholder_upstream) = vanish::config::check(&a.file).map_err(|e| (2, e.0))?;
+            let (s, placeholder_upstream) =
+                vanish::config::check(&a.file).map_err(|e| (2, e.to_string()))?;
             println!("{}", vanish::config::describe(&s, placeholder_upstream));
             Ok(())
         }

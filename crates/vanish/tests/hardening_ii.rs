@@ -179,7 +179,7 @@ async fn a_trusted_proxy_and_the_pass_list_keep_forwarding_headers_in_the_key() 
         });
     assert!(
         bad.as_ref()
-            .is_err_and(|e| e.0.contains("server.forward_headers[0]")),
+            .is_err_and(|e| e.to_string().contains("server.forward_headers[0]")),
         "{:?}",
         bad.err()
     );

@@ -6,12 +6,12 @@ use std::time::Duration;
 use vanish::config::{parse_file, Overrides, Settings, StoreChoice};
 
 fn settings(toml: &str) -> Result<Settings, String> {
-    let file = parse_file(toml).map_err(|e| e.0)?;
+    let file = parse_file(toml).map_err(|e| e.to_string())?;
     let o = Overrides {
         upstream: Some("http://127.0.0.1:9".into()),
         ..Default::default()
     };
-    Settings::from_parts(file, &o).map_err(|e| e.0)
+    Settings::from_parts(file, &o).map_err(|e| e.to_string())
 }
 
 #[test]
