@@ -29,6 +29,7 @@ pub mod layout;
 pub mod notify;
 pub mod scripts;
 mod store;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod wire;
 
