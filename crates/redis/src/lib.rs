@@ -24,6 +24,7 @@
 pub mod codec;
 pub mod config;
 pub mod epochs;
+mod error;
 pub mod l1;
 pub mod layout;
 pub mod notify;

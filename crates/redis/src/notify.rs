@@ -17,6 +17,7 @@ use fred::prelude::*;
 use tokio::sync::broadcast::error::RecvError;
 use vanish_engine::StoreError;
 
+use crate::error::{unavailable, NOT_CONNECTED};
 use crate::store::Inner;
 use crate::wire;
 
@@ -40,7 +41,7 @@ pub(crate) async fn start(inner: &Arc<Inner>) -> Result<(), StoreError> {
     } else {
         inner.subscriber.subscribe(vec![purge, hb]).await
     };
-    sub.map_err(|e| StoreError(format!("redis: cannot subscribe to purge messages: {e}")))?;
+    sub.map_err(|e| unavailable(format!("cannot subscribe to purge messages: {e}")))?;
     // Re-subscribes after every reconnection (the task runs detached).
     drop(inner.subscriber.manage_subscriptions());
     let weak = Arc::downgrade(inner);
@@ -197,7 +198,7 @@ async fn housekeeping_loop(weak: Weak<Inner>, mut stop: tokio::sync::watch::Rece
         }
         let Some(inner) = weak.upgrade() else { return };
         if !inner.client.is_connected() {
-            inner.mark_down(&"not connected (reconnecting)");
+            inner.mark_down(&NOT_CONNECTED);
             continue;
         }
         let _ = inner.sweep(1).await;

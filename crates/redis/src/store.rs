@@ -21,6 +21,9 @@ use vanish_memory::MemoryStore;
 use crate::codec;
 use crate::config::RedisConfig;
 use crate::epochs::Epochs;
+use crate::error::{
+    corrupt, from_client, is_outage, misconfigured, not_applied, unavailable, NOT_CONNECTED,
+};
 use crate::l1::Lease;
 use crate::layout::Layout;
 use crate::scripts::Scripts;
@@ -69,13 +72,10 @@ impl Drop for Inner {
     }
 }
 
-fn err(e: impl std::fmt::Display) -> StoreError {
-    StoreError(format!("redis: {e}"))
-}
-
 fn fred_config(cfg: &RedisConfig) -> Result<Config, StoreError> {
     if cfg.cluster_nodes.is_empty() {
-        return Config::from_url(&cfg.url).map_err(|e| err(format!("bad url {:?}: {e}", cfg.url)));
+        return Config::from_url(&cfg.url)
+            .map_err(|e| misconfigured(format!("bad url {:?}: {e}", cfg.url)));
     }
     let mut hosts = Vec::new();
     for n in &cfg.cluster_nodes {
@@ -84,10 +84,10 @@ fn fred_config(cfg: &RedisConfig) -> Result<Config, StoreError> {
             .trim_start_matches("valkey://");
         let (h, p) = n
             .rsplit_once(':')
-            .ok_or_else(|| err(format!("cluster node {n:?} is not HOST:PORT")))?;
+            .ok_or_else(|| misconfigured(format!("cluster node {n:?} is not HOST:PORT")))?;
         let p: u16 = p
             .parse()
-            .map_err(|_| err(format!("cluster node {n:?}: bad port")))?;
+            .map_err(|_| misconfigured(format!("cluster node {n:?}: bad port")))?;
         hosts.push((h.to_owned(), p));
     }
     Ok(Config {
@@ -129,11 +129,13 @@ impl RedisStore {
     /// Fails when Redis cannot be reached now; afterwards the store reconnects by itself.
     pub async fn connect(cfg: RedisConfig) -> Result<RedisStore, StoreError> {
         if cfg.prefix.contains(['{', '}']) || cfg.prefix.is_empty() {
-            return Err(err("prefix must be non-empty, without '{' or '}'"));
+            return Err(misconfigured(
+                "prefix must be non-empty, without '{' or '}'",
+            ));
         }
         let b = builder(&cfg)?;
-        let client = b.build().map_err(err)?;
-        let subscriber = b.build_subscriber_client().map_err(err)?;
+        let client = b.build().map_err(|e| from_client(&e))?;
+        let subscriber = b.build_subscriber_client().map_err(|e| from_client(&e))?;
         let where_ = if cfg.cluster_nodes.is_empty() {
             cfg.url.clone()
         } else {
@@ -146,8 +148,12 @@ impl RedisStore {
         };
         match tokio::time::timeout(cfg.timeout * 3, connect).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(err(format!("cannot connect to {where_}: {e}"))),
-            Err(_) => return Err(err(format!("cannot connect to {where_}: timed out"))),
+            Ok(Err(e)) => return Err(unavailable(format!("cannot connect to {where_}: {e}"))),
+            Err(_) => {
+                return Err(unavailable(format!(
+                    "cannot connect to {where_}: timed out"
+                )))
+            }
         }
         let clustered = client.is_clustered();
         let layout = Layout::new(&cfg.prefix, cfg.buckets);
@@ -161,17 +167,23 @@ impl RedisStore {
                 false,
             )
             .await
-            .map_err(err)?;
-        let stored: i64 = client.get(layout.layout_key()).await.map_err(err)?;
+            .map_err(|e| from_client(&e))?;
+        let stored: i64 = client
+            .get(layout.layout_key())
+            .await
+            .map_err(|e| from_client(&e))?;
         if stored as usize != layout.buckets() {
-            return Err(err(format!(
+            return Err(misconfigured(format!(
                 "this Redis holds a Vanish cache with {stored} buckets under prefix {:?}; this node is configured with {} (buckets must be the same on every node)",
                 cfg.prefix,
                 layout.buckets()
             )));
         }
-        let scripts = Scripts::load(&client).await.map_err(err)?;
-        let seq: Option<u64> = client.get(layout.seq_key()).await.map_err(err)?;
+        let scripts = Scripts::load(&client).await.map_err(|e| from_client(&e))?;
+        let seq: Option<u64> = client
+            .get(layout.seq_key())
+            .await
+            .map_err(|e| from_client(&e))?;
         let l1 = (cfg.l1_capacity > 0)
             .then(|| MemoryStore::with_max_variants(cfg.l1_capacity, cfg.max_variants));
         let l1_epoch = l1.as_ref().map_or(0, |l| l.epoch());
@@ -258,9 +270,8 @@ impl Inner {
         if self.client.is_connected() {
             Ok(())
         } else {
-            let e = err("not connected (reconnecting)");
-            self.mark_down(&e);
-            Err(e)
+            self.mark_down(&NOT_CONNECTED);
+            Err(unavailable(NOT_CONNECTED))
         }
     }
 
@@ -272,16 +283,9 @@ impl Inner {
                 Ok(v)
             }
             Err(e) => {
-                let se = err(&e);
-                if matches!(
-                    e.kind(),
-                    ErrorKind::IO
-                        | ErrorKind::Timeout
-                        | ErrorKind::Canceled
-                        | ErrorKind::Cluster
-                        | ErrorKind::Backpressure
-                ) {
-                    self.mark_down(&se);
+                let se = from_client(&e);
+                if is_outage(&e) {
+                    self.mark_down(&e);
                 } else {
                     metrics::counter!("vanish_redis_errors_total").increment(1);
                 }
@@ -384,7 +388,7 @@ impl Inner {
 
     async fn lookup_l2(&self, key: &ResourceKey) -> Result<Option<Arc<Resource>>, StoreError> {
         if !self.client.is_connected() {
-            self.mark_down(&"not connected (reconnecting)");
+            self.mark_down(&NOT_CONNECTED);
             // A miss: the request goes to the origin. Health and metrics report the outage.
             return Ok(None);
         }
@@ -410,10 +414,10 @@ impl Inner {
             return Ok(l1_insert(object).unwrap_or(Inserted::Dropped));
         }
         if !self.client.is_connected() {
-            self.mark_down(&"not connected (reconnecting)");
+            self.mark_down(&NOT_CONNECTED);
             return match l1_insert(object) {
                 Some(outcome) => Ok(outcome),
-                None => Err(err("not connected (reconnecting)")),
+                None => Err(unavailable(NOT_CONNECTED)),
             };
         }
         let now = SystemTime::now();
@@ -426,7 +430,7 @@ impl Inner {
         let key = object.key().clone();
         let rkey = codec::resource_key(&key);
         let vfield = codec::variant_field(&object);
-        let blob = codec::encode(&object).map_err(err)?;
+        let blob = codec::encode(&object).map_err(corrupt)?;
         let record = codec::record(&object, &rkey, &vfield, blob.len() + rkey.len() + 256);
         let bucket = self.layout.bucket_of(key.host(), key.path());
         // Without a snapshot the fill is older than anything remembered: check every purge
@@ -539,11 +543,8 @@ impl Inner {
     }
 
     async fn purge(&self, req: Arc<PurgeRequest>) -> Result<PurgeReport, StoreError> {
-        self.ensure_connected().map_err(|e| {
-            StoreError(format!(
-                "{e}; the purge was not applied (retry when Redis is back)"
-            ))
-        })?;
+        self.ensure_connected()
+            .map_err(|e| not_applied(e, "the purge was not applied (retry when Redis is back)"))?;
         let wire = wire::encode(&req);
         let buckets = self.target_buckets(&req);
         if req.dry_run {
@@ -560,10 +561,10 @@ impl Inner {
                     .call(&self.client, self.layout.seq_key(), Vec::<Value>::new())
                     .await,
             )
-            .map_err(|e| StoreError(format!("{e}; the purge was not applied")))?;
+            .map_err(|e| not_applied(e, "the purge was not applied"))?;
         let seq: u64 = seq
             .parse()
-            .map_err(|_| err(format!("bad purge sequence number {seq:?}")))?;
+            .map_err(|_| corrupt(format!("bad purge sequence number {seq:?}")))?;
         let (matched, bucket_err) = self.run_buckets(&buckets, seq, &wire, false).await;
         // This node's L1 first, then every other node's.
         self.apply_to_l1(seq, req.clone());
@@ -574,14 +575,16 @@ impl Inner {
         let msg = format!("P|{}|{seq}|{sent_us}|{wire}", self.node);
         let published = self.publish(self.layout.purge_channel(), msg).await;
         if let Some(e) = bucket_err {
-            return Err(StoreError(format!(
-                "{e}; purge {seq} may be only partly applied (retry it)"
-            )));
+            return Err(not_applied(
+                e,
+                format!("purge {seq} may be only partly applied (retry it)"),
+            ));
         }
         if let Err(e) = published {
-            return Err(StoreError(format!(
-                "{e}; purge {seq} is applied in Redis but could not be announced to the other nodes' L1 (retry it)"
-            )));
+            return Err(not_applied(
+                e,
+                format!("purge {seq} is applied in Redis but could not be announced to the other nodes' L1 (retry it)"),
+            ));
         }
         Ok(PurgeReport { matched })
     }
@@ -697,8 +700,13 @@ impl Store for RedisStore {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        Err(StoreError(format!(
-            "redis unreachable ({last}); serving from the L1 and the origin, purges fail until it is back"
+        let last = if last.is_empty() {
+            NOT_CONNECTED.to_owned()
+        } else {
+            last
+        };
+        Err(unavailable(format!(
+            "{last}; serving from the L1 and the origin, purges fail until it is back"
         )))
     }
 }
