@@ -27,6 +27,7 @@ pub mod epochs;
 mod error;
 pub mod l1;
 pub mod layout;
+pub mod messages;
 pub mod notify;
 pub mod scripts;
 mod store;

@@ -6,20 +6,18 @@
 //! been lost (reconnection, lagging receiver), and the one-second sweep that unindexes expired
 //! objects, refreshes the sizes, and notices when Redis is back.
 //!
-//! Messages: `P|node|seq|sent-unix-µs|wire-request` (a purge) and `V|node|wire-request` (a
-//! resource gained a variant: other nodes drop their partial L1 copy) on the purge channel;
-//! `H|session|sent-ms` on the node's own heartbeat channel.
+//! The messages themselves are [`crate::messages::Message`]s.
 
 use std::sync::{Arc, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use fred::prelude::*;
 use tokio::sync::broadcast::error::RecvError;
 use vanish_engine::StoreError;
 
 use crate::error::{unavailable, NOT_CONNECTED};
+use crate::messages::{now_us, Kind, Message, MessageError};
 use crate::store::Inner;
-use crate::wire;
 
 fn text(v: &Value) -> Option<String> {
     match v {
@@ -53,62 +51,40 @@ pub(crate) async fn start(inner: &Arc<Inner>) -> Result<(), StoreError> {
 }
 
 fn handle(inner: &Inner, channel: &str, msg: &str) {
-    if let Some(rest) = msg.strip_prefix("H|") {
-        let mut it = rest.splitn(2, '|');
-        let (Some(session), Some(sent)) = (it.next(), it.next()) else {
-            return;
-        };
-        if let (Ok(session), Ok(sent)) = (session.parse(), sent.parse()) {
-            inner.lease.confirmed(session, sent);
+    match Message::parse(msg) {
+        Ok(Message::Heartbeat { session, sent_ms }) => inner.lease.confirmed(session, sent_ms),
+        Ok(Message::Variant { node, request }) => {
+            // A resource gained a variant on another node: drop this node's (now partial) L1
+            // copy. Not a purge: recorded in the L1's own log only, so a concurrent promotion
+            // of the partial copy is refused too.
+            if let (true, Some(l1)) = (node != inner.node, &inner.l1) {
+                let _ =
+                    futures_util::FutureExt::now_or_never(vanish_engine::Store::purge(l1, request));
+            }
         }
-        return;
-    }
-    if let Some(rest) = msg.strip_prefix("V|") {
-        // A resource gained a variant on another node: drop this node's (now partial) L1
-        // copy. Not a purge: recorded in the L1's own log only, so a concurrent promotion of
-        // the partial copy is refused too.
-        let Some((node, body)) = rest.split_once('|') else {
-            return;
-        };
-        if let (true, Some(l1), Ok(req)) = (node != inner.node, &inner.l1, wire::decode(body)) {
-            let _ = futures_util::FutureExt::now_or_never(vanish_engine::Store::purge(
-                l1,
-                Arc::new(req),
-            ));
-        }
-        return;
-    }
-    let Some(rest) = msg.strip_prefix("P|") else {
-        tracing::debug!(channel, "unknown message ignored");
-        return;
-    };
-    let mut it = rest.splitn(4, '|');
-    let (Some(node), Some(seq), Some(sent_us), Some(body)) =
-        (it.next(), it.next(), it.next(), it.next())
-    else {
-        return;
-    };
-    if node == inner.node {
-        return; // applied before it was published
-    }
-    let (Ok(seq), Ok(sent_us)) = (seq.parse::<u64>(), sent_us.parse::<u128>()) else {
-        return;
-    };
-    match wire::decode(body) {
-        Ok(req) => {
-            inner.apply_to_l1(seq, Arc::new(req));
-            let now_us = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_micros();
-            let delay = now_us.saturating_sub(sent_us) as f64 / 1e6;
+        Ok(Message::Purge {
+            node,
+            seq,
+            sent_us,
+            request,
+        }) => {
+            if node == inner.node {
+                return; // applied before it was published
+            }
+            inner.apply_to_l1(seq, request);
+            let delay = now_us().saturating_sub(sent_us) as f64 / 1e6;
             metrics::histogram!("vanish_redis_purge_propagation_seconds").record(delay);
         }
-        Err(e) => {
+        Err(MessageError::BadRequest {
+            kind: Kind::Purge,
+            node,
+            reason,
+        }) if node != inner.node => {
             // Cannot tell what it matched: forget everything rather than serve it.
-            tracing::warn!(error = %e, seq, "undecodable purge message; emptying the L1");
+            tracing::warn!(error = %reason, "undecodable purge message; emptying the L1");
             inner.drop_l1("undecodable purge message");
         }
+        Err(e) => tracing::debug!(channel, error = %e, "message ignored"),
     }
 }
 
@@ -181,7 +157,11 @@ async fn heartbeat_loop(weak: Weak<Inner>, mut stop: tokio::sync::watch::Receive
         if !inner.subscriber.is_connected() || !inner.client.is_connected() {
             continue;
         }
-        let msg = format!("H|{}|{}", inner.lease.session(), inner.lease.now_ms());
+        let msg = Message::Heartbeat {
+            session: inner.lease.session(),
+            sent_ms: inner.lease.now_ms(),
+        }
+        .encode();
         let channel = inner.layout.heartbeat_channel(&inner.node);
         let publish = inner.publish(channel, msg);
         let _ = tokio::time::timeout(period * 5, publish).await;

@@ -26,6 +26,7 @@ use crate::error::{
 };
 use crate::l1::Lease;
 use crate::layout::Layout;
+use crate::messages::{now_us, Message};
 use crate::scripts::Scripts;
 use crate::wire;
 
@@ -470,9 +471,13 @@ impl Inner {
                 },
                 headers: Vec::new(),
             };
-            let wire = wire::encode(&PurgeRequest::new(vec![sel]));
-            let msg = format!("V|{}|{wire}", self.node);
-            let _ = self.publish(self.layout.purge_channel(), msg).await;
+            let msg = Message::Variant {
+                node: self.node.clone(),
+                request: Arc::new(PurgeRequest::new(vec![sel])),
+            };
+            let _ = self
+                .publish(self.layout.purge_channel(), msg.encode())
+                .await;
         }
         if self.l1.is_some() {
             if outcome == Inserted::MarkedStale {
@@ -568,12 +573,15 @@ impl Inner {
         let (matched, bucket_err) = self.run_buckets(&buckets, seq, &wire, false).await;
         // This node's L1 first, then every other node's.
         self.apply_to_l1(seq, req.clone());
-        let sent_us = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_micros();
-        let msg = format!("P|{}|{seq}|{sent_us}|{wire}", self.node);
-        let published = self.publish(self.layout.purge_channel(), msg).await;
+        let msg = Message::Purge {
+            node: self.node.clone(),
+            seq,
+            sent_us: now_us(),
+            request: req,
+        };
+        let published = self
+            .publish(self.layout.purge_channel(), msg.encode())
+            .await;
         if let Some(e) = bucket_err {
             return Err(not_applied(
                 e,
