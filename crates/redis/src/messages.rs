@@ -44,7 +44,7 @@ pub enum Message {
         request: Arc<PurgeRequest>,
     },
     /// A node's heartbeat to itself: received, it proves every purge published before it
-    /// was received first (see [`crate::l1`]).
+    /// was received first (see `l1`).
     Heartbeat {
         /// The subscription session it was sent in.
         session: u64,
