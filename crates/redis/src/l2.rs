@@ -96,7 +96,8 @@ impl L2 {
         let l2 = L2 {
             layout,
             scripts,
-            max_variants: cfg.max_variants,
+            // At least one, as in the memory store (and the L1).
+            max_variants: cfg.max_variants.max(1),
             purge_log_len: cfg.purge_log_len,
             grace: cfg.grace,
             stats: Mutex::new(StoreStats::default()),
