@@ -98,7 +98,7 @@ impl fmt::Display for MessageError {
             MessageError::BadRequest { kind, node, reason } => {
                 write!(
                     f,
-                    "{kind:?} message from {node}: undecodable request ({reason})"
+                    "{kind:?} message from {node:?}: undecodable request ({reason})"
                 )
             }
         }
@@ -299,6 +299,9 @@ mod tests {
             malformed(Kind::Purge, "sent")
         );
         assert_eq!(Message::parse("V|n"), malformed(Kind::Variant, "node"));
+        // Errors print on one line, whatever the node id holds (found by fuzz/redis_message).
+        let e = Message::parse("P|1f\na-9c|7|9|\"{m\":\"h").unwrap_err();
+        assert!(!e.to_string().contains('\n'), "{e}");
         for text in ["P|n|1|2|{", "P|n|1|2|", "V|n|{\"m\":\"x\",\"s\":[]}"] {
             match Message::parse(text) {
                 Err(MessageError::BadRequest { node, .. }) => assert_eq!(node, "n", "{text}"),
