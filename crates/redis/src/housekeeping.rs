@@ -3,7 +3,8 @@
 //! Owns the task that, every second, unindexes expired objects, refreshes the cached sizes,
 //! notices when Redis is back (or still gone), and learns the purge sequence even if its
 //! messages were lost (so fills are checked against few log entries). It holds the L1 and the
-//! L2 weakly: the task ends with the store.
+//! L2 weakly: the task ends with the store. What each step does is theirs (`l2` sweeps and
+//! counts, `l1` learns the sequence); this module only runs them in turn.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
