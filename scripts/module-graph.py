@@ -34,6 +34,14 @@ LAYERS = {
                    "cache::admission", "cache::revalidate", "cache::deliver", "cache::forward",
                    "cache::unsafe_methods"]),
     ],
+    "crates/redis/src": [
+        ("encodings", ["config", "layout", "wire", "codec", "scripts", "epochs", "error", "ticks",
+                       "l1::lease", "testing"]),
+        ("parts", ["messages", "connection", "l1"]),
+        ("paths", ["l2", "notify"]),
+        ("upkeep", ["housekeeping"]),
+        ("store", ["store"]),
+    ],
     "crates/memory/src": [
         ("parts", ["expiry", "reclaim"]),
     ],

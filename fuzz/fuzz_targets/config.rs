@@ -12,19 +12,22 @@ use libfuzzer_sys::fuzz_target;
 use vanish::config::{describe, parse_file, ConfigError, Overrides, Settings};
 
 fn check_error(text: &str, e: &ConfigError) {
-    assert!(!e.0.contains('\n'), "multi-line config error: {:?}", e.0);
-    if let Some(rest) = e.0.strip_prefix("line ") {
+    let message = e.to_string();
+    assert!(
+        !message.contains('\n'),
+        "multi-line config error: {message:?}"
+    );
+    if let Some(rest) = message.strip_prefix("line ") {
         let n: usize = rest
             .split(|c: char| !c.is_ascii_digit())
             .next()
             .unwrap_or("")
             .parse()
-            .unwrap_or_else(|_| panic!("error names no line number: {:?}", e.0));
+            .unwrap_or_else(|_| panic!("error names no line number: {message:?}"));
         let lines = text.lines().count().max(1);
         assert!(
             n >= 1 && n <= lines + 1,
-            "error names line {n} of a {lines}-line file: {:?}",
-            e.0
+            "error names line {n} of a {lines}-line file: {message:?}"
         );
     }
 }

@@ -49,8 +49,5 @@ pub use object::CachedObject;
 pub use origin::{Origin, OriginError};
 pub use policy::{DefaultPolicy, KeyPolicy, RulesPolicy};
 pub use purge::{PurgeMode, PurgeRequest, Selector, SelectorError};
-
-/// Old paths of the purge wing's modules (before they moved into [`purge`]).
-pub use purge::{index, log as purge_log, selector, tags};
 pub use store::{PurgeReport, Store, StoreError, StoreStats};
 pub use url::Scheme;

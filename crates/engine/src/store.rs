@@ -56,16 +56,75 @@ impl Resource {
 }
 
 /// A store failure (the memory store never fails; a network store can).
+///
+/// Every variant names the backend (`"redis"`) and says why in words; [`fmt::Display`] starts
+/// with `store error: ` and is one line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreError(pub String);
+pub enum StoreError {
+    /// The backend cannot be reached now: not connected, the connection was lost, a command
+    /// timed out, the subscription could not be made. Retrying later may succeed.
+    Unavailable {
+        /// The backend, e.g. `"redis"`.
+        backend: &'static str,
+        /// What failed.
+        reason: String,
+    },
+    /// The backend refused or failed a command.
+    Command {
+        /// The backend, e.g. `"redis"`.
+        backend: &'static str,
+        /// What it answered.
+        reason: String,
+    },
+    /// The store's settings do not fit: a bad address, or a layout other nodes disagree with.
+    Misconfigured {
+        /// The backend, e.g. `"redis"`.
+        backend: &'static str,
+        /// What is wrong, naming the setting.
+        reason: String,
+    },
+    /// Data that does not encode or decode: an object that cannot be serialised, or a value
+    /// the backend returned that does not parse.
+    Corrupt {
+        /// The backend, e.g. `"redis"`.
+        backend: &'static str,
+        /// What did not parse.
+        reason: String,
+    },
+    /// A purge that was not applied, or not wholly: nothing may be assumed purged.
+    NotApplied {
+        /// Why.
+        cause: Box<StoreError>,
+        /// What became of the purge, and what to do (e.g. "the purge was not applied (retry
+        /// when Redis is back)").
+        outcome: String,
+    },
+}
 
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "store error: {}", self.0)
+        match self {
+            StoreError::Unavailable { backend, reason } => {
+                write!(f, "store error: {backend} unreachable: {reason}")
+            }
+            StoreError::Command { backend, reason }
+            | StoreError::Misconfigured { backend, reason }
+            | StoreError::Corrupt { backend, reason } => {
+                write!(f, "store error: {backend}: {reason}")
+            }
+            StoreError::NotApplied { cause, outcome } => write!(f, "{cause}; {outcome}"),
+        }
     }
 }
 
-impl std::error::Error for StoreError {}
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StoreError::NotApplied { cause, .. } => Some(cause.as_ref()),
+            _ => None,
+        }
+    }
+}
 
 /// What became of an insert, given the purges that ran during its fill.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

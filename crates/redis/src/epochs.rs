@@ -6,6 +6,7 @@
 //! Redis (checked by the insert script against the bucket's purge log). This module owns a
 //! local counter, bumped each time the node learns of a purge, and a ring of snapshots
 //! from that counter to both values. A fill older than the ring is treated conservatively.
+//! It only keeps numbers: purging the L1 is the caller's (`l1`), and it talks to no server.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,24 +1,29 @@
-//! The store's background tasks: purge messages, heartbeats, and housekeeping.
+//! Keeping this node's L1 in step with the others: purge messages in, heartbeats out.
 //!
-//! Owns the subscription to the purge channel (every other node's purge is applied to this
-//! node's L1 as its message arrives), the heartbeats that prove the subscription is complete
-//! (see [`crate::l1`]), emptying the L1 whenever that proof is missing or a message may have
-//! been lost (reconnection, lagging receiver), and the one-second sweep that unindexes expired
-//! objects, refreshes the sizes, and notices when Redis is back.
+//! Owns the subscription to the purge channel and to this node's heartbeat channel, and the
+//! tasks around it: every other node's purge is applied to the L1 as its message arrives; the
+//! heartbeats that prove the subscription is complete (see [`crate::l1::lease`]) are sent and
+//! confirmed; and the L1 is emptied whenever a message may have been lost (reconnection,
+//! lagging receiver, an undecodable purge) or the proof is missing. The messages are
+//! [`crate::messages::Message`]s.
 //!
-//! Messages: `P|node|seq|sent-unix-µs|wire-request` (a purge) and `V|node|wire-request` (a
-//! resource gained a variant: other nodes drop their partial L1 copy) on the purge channel;
-//! `H|session|sent-ms` on the node's own heartbeat channel.
+//! It receives what it works on (the connection to Redis, the L1, the channel names) and
+//! holds them weakly, so its tasks end with the store; it never touches the store itself, the
+//! scripts or the objects in Redis.
 
 use std::sync::{Arc, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use fred::prelude::*;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::watch;
 use vanish_engine::StoreError;
 
-use crate::store::Inner;
-use crate::wire;
+use crate::connection::Connection;
+use crate::l1::L1;
+use crate::layout::Layout;
+use crate::messages::{now_us, Kind, Message, MessageError};
+use crate::ticks::Ticks;
 
 fn text(v: &Value) -> Option<String> {
     match v {
@@ -28,100 +33,90 @@ fn text(v: &Value) -> Option<String> {
     }
 }
 
-/// Subscribes and spawns the tasks; they end when the store is dropped.
-pub(crate) async fn start(inner: &Arc<Inner>) -> Result<(), StoreError> {
-    let purge = inner.layout.purge_channel();
-    let hb = inner.layout.heartbeat_channel(&inner.node);
-    // Take the receivers before subscribing, so no message is missed.
-    let messages = inner.subscriber.message_rx();
-    let reconnects = inner.subscriber.reconnect_rx();
-    let sub = if inner.clustered {
-        inner.subscriber.ssubscribe(vec![purge, hb]).await
-    } else {
-        inner.subscriber.subscribe(vec![purge, hb]).await
+/// Where the heartbeat task sends, and how often.
+struct Heartbeats {
+    /// This node's heartbeat channel.
+    channel: String,
+    period: Duration,
+}
+
+/// Subscribes and spawns the tasks; they end when the store stops or is dropped.
+///
+/// `node` is this node's id: its own purges were applied before they were published.
+pub(crate) async fn start(
+    conn: &Arc<Connection>,
+    l1: &Arc<L1>,
+    layout: &Layout,
+    node: &str,
+    heartbeat: Duration,
+    stop: watch::Receiver<bool>,
+) -> Result<(), StoreError> {
+    let hb = Heartbeats {
+        channel: layout.heartbeat_channel(node),
+        period: heartbeat,
     };
-    sub.map_err(|e| StoreError(format!("redis: cannot subscribe to purge messages: {e}")))?;
-    // Re-subscribes after every reconnection (the task runs detached).
-    drop(inner.subscriber.manage_subscriptions());
-    let weak = Arc::downgrade(inner);
-    tokio::spawn(message_loop(weak.clone(), messages));
+    // Take the receivers before subscribing, so no message is missed.
+    let messages = conn.subscriber().message_rx();
+    let reconnects = conn.subscriber().reconnect_rx();
+    conn.subscribe(vec![layout.purge_channel(), hb.channel.clone()])
+        .await?;
+    let weak = Arc::downgrade(l1);
+    tokio::spawn(message_loop(weak.clone(), node.to_owned(), messages));
     tokio::spawn(reconnect_loop(weak.clone(), reconnects));
-    tokio::spawn(heartbeat_loop(weak.clone(), inner.stop.subscribe()));
-    tokio::spawn(housekeeping_loop(weak, inner.stop.subscribe()));
+    tokio::spawn(heartbeat_loop(weak, Arc::downgrade(conn), hb, stop));
     Ok(())
 }
 
-fn handle(inner: &Inner, channel: &str, msg: &str) {
-    if let Some(rest) = msg.strip_prefix("H|") {
-        let mut it = rest.splitn(2, '|');
-        let (Some(session), Some(sent)) = (it.next(), it.next()) else {
-            return;
-        };
-        if let (Ok(session), Ok(sent)) = (session.parse(), sent.parse()) {
-            inner.lease.confirmed(session, sent);
+fn handle(l1: &L1, node: &str, channel: &str, msg: &str) {
+    match Message::parse(msg) {
+        Ok(Message::Heartbeat { session, sent_ms }) => l1.lease().confirmed(session, sent_ms),
+        Ok(Message::Variant {
+            node: from,
+            request,
+        }) => {
+            // A resource gained a variant on another node: this node's copy is partial.
+            if from != node {
+                l1.drop_copies(request);
+            }
         }
-        return;
-    }
-    if let Some(rest) = msg.strip_prefix("V|") {
-        // A resource gained a variant on another node: drop this node's (now partial) L1
-        // copy. Not a purge: recorded in the L1's own log only, so a concurrent promotion of
-        // the partial copy is refused too.
-        let Some((node, body)) = rest.split_once('|') else {
-            return;
-        };
-        if let (true, Some(l1), Ok(req)) = (node != inner.node, &inner.l1, wire::decode(body)) {
-            let _ = futures_util::FutureExt::now_or_never(vanish_engine::Store::purge(
-                l1,
-                Arc::new(req),
-            ));
-        }
-        return;
-    }
-    let Some(rest) = msg.strip_prefix("P|") else {
-        tracing::debug!(channel, "unknown message ignored");
-        return;
-    };
-    let mut it = rest.splitn(4, '|');
-    let (Some(node), Some(seq), Some(sent_us), Some(body)) =
-        (it.next(), it.next(), it.next(), it.next())
-    else {
-        return;
-    };
-    if node == inner.node {
-        return; // applied before it was published
-    }
-    let (Ok(seq), Ok(sent_us)) = (seq.parse::<u64>(), sent_us.parse::<u128>()) else {
-        return;
-    };
-    match wire::decode(body) {
-        Ok(req) => {
-            inner.apply_to_l1(seq, Arc::new(req));
-            let now_us = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_micros();
-            let delay = now_us.saturating_sub(sent_us) as f64 / 1e6;
+        Ok(Message::Purge {
+            node: from,
+            seq,
+            sent_us,
+            request,
+        }) => {
+            if from == node {
+                return; // applied before it was published
+            }
+            l1.apply_purge(seq, request);
+            let delay = now_us().saturating_sub(sent_us) as f64 / 1e6;
             metrics::histogram!("vanish_redis_purge_propagation_seconds").record(delay);
         }
-        Err(e) => {
+        Err(MessageError::BadRequest {
+            kind: Kind::Purge,
+            node: from,
+            reason,
+        }) if from != node => {
             // Cannot tell what it matched: forget everything rather than serve it.
-            tracing::warn!(error = %e, seq, "undecodable purge message; emptying the L1");
-            inner.drop_l1("undecodable purge message");
+            tracing::warn!(error = %reason, from, "undecodable purge message; emptying the L1");
+            l1.drop_all("undecodable purge message");
         }
+        Err(e) => tracing::debug!(channel, error = %e, "message ignored"),
     }
 }
 
 async fn message_loop(
-    weak: Weak<Inner>,
+    weak: Weak<L1>,
+    node: String,
     mut rx: tokio::sync::broadcast::Receiver<fred::types::Message>,
 ) {
     loop {
         let msg = rx.recv().await;
-        let Some(inner) = weak.upgrade() else { return };
+        let Some(l1) = weak.upgrade() else { return };
         match msg {
             Ok(m) => {
                 if let Some(t) = text(&m.value) {
-                    handle(&inner, &m.channel, &t);
+                    handle(&l1, &node, &m.channel, &t);
                 }
             }
             Err(RecvError::Lagged(n)) => {
@@ -129,92 +124,53 @@ async fn message_loop(
                     lost = n,
                     "purge messages lost (receiver lagged); emptying the L1"
                 );
-                inner.lease.new_session();
-                inner.drop_l1("lagged");
+                l1.lost_messages("lagged");
             }
             Err(RecvError::Closed) => return,
         }
     }
 }
 
-async fn reconnect_loop(weak: Weak<Inner>, mut rx: tokio::sync::broadcast::Receiver<Server>) {
+async fn reconnect_loop(weak: Weak<L1>, mut rx: tokio::sync::broadcast::Receiver<Server>) {
     loop {
         let r = rx.recv().await;
-        let Some(inner) = weak.upgrade() else { return };
+        let Some(l1) = weak.upgrade() else { return };
         match r {
             Ok(server) => {
                 // Messages published while we were away are lost: what the L1 holds may
                 // have been purged.
                 tracing::info!(%server, "purge subscription reconnected; emptying the L1");
-                inner.lease.new_session();
-                inner.drop_l1("reconnected");
+                l1.lost_messages("reconnected");
             }
-            Err(RecvError::Lagged(_)) => {
-                inner.lease.new_session();
-                inner.drop_l1("reconnect events lagged");
-            }
+            Err(RecvError::Lagged(_)) => l1.lost_messages("reconnect events lagged"),
             Err(RecvError::Closed) => return,
         }
     }
 }
 
-async fn heartbeat_loop(weak: Weak<Inner>, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let period = match weak.upgrade() {
-        Some(i) => i.cfg.heartbeat,
-        None => return,
-    };
-    let mut tick = tokio::time::interval(period);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.changed() => return,
-        }
-        let Some(inner) = weak.upgrade() else { return };
-        if inner.l1.is_none() {
+async fn heartbeat_loop(
+    l1: Weak<L1>,
+    conn: Weak<Connection>,
+    hb: Heartbeats,
+    stop: watch::Receiver<bool>,
+) {
+    let mut ticks = Ticks::new(hb.period, stop);
+    while ticks.next().await {
+        let (Some(l1), Some(conn)) = (l1.upgrade(), conn.upgrade()) else {
+            return;
+        };
+        if !l1.configured() {
             continue;
         }
-        if inner.lease.expired() {
-            inner.drop_l1("no proof of a complete purge stream within the lease");
-        }
-        if !inner.subscriber.is_connected() || !inner.client.is_connected() {
+        l1.check_lease();
+        if !conn.both_connected() {
             continue;
         }
-        let msg = format!("H|{}|{}", inner.lease.session(), inner.lease.now_ms());
-        let channel = inner.layout.heartbeat_channel(&inner.node);
-        let publish = inner.publish(channel, msg);
-        let _ = tokio::time::timeout(period * 5, publish).await;
-    }
-}
-
-async fn housekeeping_loop(weak: Weak<Inner>, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.changed() => return,
-        }
-        let Some(inner) = weak.upgrade() else { return };
-        if !inner.client.is_connected() {
-            inner.mark_down(&"not connected (reconnecting)");
-            continue;
-        }
-        let _ = inner.sweep(1).await;
-        let _ = inner.refresh_stats().await;
-        // Learn the purge sequence even if messages were lost, so fills are checked
-        // against few log entries.
-        if let Ok(Some(seq)) = inner
-            .client
-            .get::<Option<u64>, _>(inner.layout.seq_key())
-            .await
-        {
-            if seq > inner.epochs.known_seq() {
-                let l1 = inner.l1.clone();
-                inner
-                    .epochs
-                    .advance(seq, || l1.as_ref().map_or(0, vanish_engine::Store::epoch));
-            }
-        }
+        let msg = Message::Heartbeat {
+            session: l1.lease().session(),
+            sent_ms: l1.lease().now_ms(),
+        };
+        let publish = conn.publish(hb.channel.clone(), msg.encode());
+        let _ = tokio::time::timeout(hb.period * 5, publish).await;
     }
 }

@@ -3,7 +3,8 @@
 //! Owns their sources (`src/lua/*.lua`, each prefixed with `common.lua`), loading them, and
 //! calling them by SHA with a fallback to `EVAL` when a server forgot them (after
 //! a restart or failover). Every script names one key, the bucket's control hash, and derives
-//! the bucket's other keys from its hash tag: one slot per call.
+//! the bucket's other keys from its hash tag: one slot per call. Which key and which arguments
+//! a call gets, and what its reply means, are the caller's (`l2`); this module only runs them.
 
 use fred::prelude::*;
 use fred::types::{MultipleKeys, MultipleValues};

@@ -2,6 +2,9 @@
 //! three-shard Cluster, or a server watched by a Sentinel, on free loopback ports, killed when
 //! dropped.
 //!
+//! Built only with the `testing` feature (this crate's tests and benches, and the proxy's
+//! Redis tests, turn it on through their dev-dependencies): it does not ship in the library.
+//!
 //! Owns nothing but those child processes and their scratch directories. When `redis-server`
 //! (or `redis-cli`, for the Cluster) is missing it panics with the way to install it: these
 //! tests never pass silently without a server.

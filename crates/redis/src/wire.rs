@@ -6,10 +6,11 @@
 //! short because every purge-log entry and every message carries them:
 //! `{"m":"h"|"s","s":[{"k":kind,"h":host,"p":path-or-prefix,"q":query,"qa":true,"t":tag,
 //! "x":[[header,value],...]}]}`. For `url` and `path`, no `q` and no `qa` means "no query".
+//! It talks to no server and knows nothing of messages or of the purge log's keys.
 
 use http::HeaderName;
 use serde::{Deserialize, Serialize};
-use vanish_engine::selector::{QueryMatch, Selector, Target};
+use vanish_engine::purge::selector::{QueryMatch, Selector, Target};
 use vanish_engine::{PurgeMode, PurgeRequest};
 
 #[derive(Serialize, Deserialize)]

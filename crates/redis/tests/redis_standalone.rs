@@ -221,7 +221,7 @@ async fn nodes_must_agree_on_the_layout() {
     .expect("answers within 20 s")
     .err()
     .expect("refused");
-    assert!(e.0.contains("buckets"), "{e}");
+    assert!(e.to_string().contains("buckets"), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
