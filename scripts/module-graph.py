@@ -22,7 +22,7 @@ import sys
 LAYERS = {
     "crates/engine/src": [
         ("ground", ["url", "headers", "body", "variant", "cache_status", "purge::tags",
-                    "policy::negotiation", "settings"]),
+                    "policy::negotiation", "settings", "validators"]),
         ("names", ["key", "origin", "forwarding"]),
         ("objects", ["object", "coalesce", "config"]),
         ("invalidation", ["purge", "purge::selector", "purge::dialects", "purge::index",

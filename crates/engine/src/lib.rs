@@ -38,6 +38,7 @@ pub mod purge;
 pub mod settings;
 pub mod store;
 pub mod url;
+pub mod validators;
 pub mod variant;
 
 pub use body::{BoxError, CacheBody};
