@@ -11,6 +11,7 @@ use std::time::Instant;
 use crate::policy::{DefaultPolicy, KeyPolicy};
 use crate::purge::selector::{PurgeRequest, Selector, SelectorError};
 use crate::store::{PurgeReport, Store, StoreError};
+use crate::vary_normalize::normalize_str;
 
 /// Why a purge was refused or failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +32,16 @@ impl fmt::Display for PurgeError {
 }
 
 impl std::error::Error for PurgeError {}
+
+/// Brings a selector's header filter values to the normal form stored variants record theirs
+/// in ([`crate::vary_normalize`]), after the key policy's own normalisation, as a request's
+/// values are: `en,fr` filters the variants of `en, fr`.
+fn normalize_header_filters(mut selector: Selector) -> Selector {
+    for (name, value) in &mut selector.headers {
+        *value = normalize_str(name, value);
+    }
+    selector
+}
 
 /// A cloneable handle that purges a store.
 ///
@@ -79,6 +90,7 @@ impl<S: Store + Clone> Invalidator<S> {
         request.selectors = std::mem::take(&mut request.selectors)
             .into_iter()
             .flat_map(|s| self.policy.normalize_selector_forms(s))
+            .map(normalize_header_filters)
             .collect();
         let started = Instant::now();
         let dry = request.dry_run;

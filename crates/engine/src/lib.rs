@@ -40,6 +40,7 @@ pub mod store;
 pub mod url;
 pub mod validators;
 pub mod variant;
+pub mod vary_normalize;
 
 pub use body::{BoxError, CacheBody};
 pub use cache::Cache;
