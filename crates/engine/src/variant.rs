@@ -123,7 +123,10 @@ impl VaryNames {
                     return (name.clone(), None);
                 }
                 let joined = normalize(name, it.map(|v| v.as_bytes()));
-                (name.clone(), Some(String::from_utf8_lossy(&joined).into_owned()))
+                (
+                    name.clone(),
+                    Some(String::from_utf8_lossy(&joined).into_owned()),
+                )
             })
             .collect()
     }
@@ -209,12 +212,19 @@ mod tests {
     fn spellings_that_mean_the_same_select_the_same_variant() {
         let names = VaryNames::from_names(["accept-language", "accept-encoding"]);
         let key = |al: &str, ae: &str| {
-            names.variant_key(&headers(&[("accept-language", al), ("accept-encoding", ae)]))
+            names.variant_key(&headers(&[
+                ("accept-language", al),
+                ("accept-encoding", ae),
+            ]))
         };
         let base = key("en, fr", "gzip, br");
         assert_eq!(key("en,fr", "gzip,br"), base);
         assert_eq!(key("EN, Fr", "GZIP, BR"), base);
-        assert_ne!(key("fr, en", "gzip, br"), base, "the order is the preference");
+        assert_ne!(
+            key("fr, en", "gzip, br"),
+            base,
+            "the order is the preference"
+        );
         assert_eq!(
             key("fr;q=0.5, en;q=0.9", "br"),
             key("en;q=0.9,fr;q=0.50", "br")

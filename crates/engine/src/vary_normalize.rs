@@ -261,7 +261,11 @@ mod tests {
             ("accept-encoding", &["GZIP,br;q=0.5"], "gzip, br;q=0.5"),
             // Accept-Encoding keeps its order whatever the weights (only languages move).
             ("accept-encoding", &["br;q=0.5, gzip"], "br;q=0.5, gzip"),
-            ("accept-charset", &["UTF-8 , iso-8859-1;q=0.5"], "utf-8, iso-8859-1;q=0.5"),
+            (
+                "accept-charset",
+                &["UTF-8 , iso-8859-1;q=0.5"],
+                "utf-8, iso-8859-1;q=0.5",
+            ),
             (
                 "accept",
                 &["Text/HTML;Level=1 ; q=0.5,application/json"],

@@ -122,8 +122,16 @@ async fn a_304_updates_every_field_it_carries_except_content_length() {
     );
     for got in [r, get(&v.url("/u")).await] {
         assert_eq!(got.body, "twelve bytes");
-        assert_eq!(got.header("content-length"), Some("12"), "the body's own length");
-        assert_eq!(got.header("x-added"), Some("new field"), "a field the 304 adds");
+        assert_eq!(
+            got.header("content-length"),
+            Some("12"),
+            "the body's own length"
+        );
+        assert_eq!(
+            got.header("x-added"),
+            Some("new field"),
+            "a field the 304 adds"
+        );
         assert_eq!(got.header("x-kept"), Some("stored field"));
         let links: Vec<_> = got.headers.get_all("link").iter().collect();
         assert_eq!(links, ["</c.css>; rel=preload", "</d.js>; rel=preload"]);
@@ -264,12 +272,12 @@ async fn interim_responses_from_the_origin_are_never_errors_stored_or_mixed_in()
     let fin: &'static [u8] = b"HTTP/1.1 200 OK\r\nconnection: close\r\ncache-control: public, max-age=60\r\ncontent-length: 5\r\n\r\nfinal";
     let cases: [(&str, &'static [u8]); 3] = [
         (
-            "103 Early Hints",
+            "103",
             b"HTTP/1.1 103 Early Hints\r\nlink: </style.css>; rel=preload\r\nx-interim: 1\r\n\r\n",
         ),
-        ("102 Processing", b"HTTP/1.1 102 Processing\r\nx-interim: 1\r\n\r\n"),
+        ("102", b"HTTP/1.1 102 Processing\r\nx-interim: 1\r\n\r\n"),
         (
-            "two 103s",
+            "103",
             b"HTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </b.css>; rel=preload\r\nx-interim: 1\r\n\r\n",
         ),
     ];
@@ -281,9 +289,17 @@ async fn interim_responses_from_the_origin_are_never_errors_stored_or_mixed_in()
         let hit = get(&v.url("/i")).await;
         assert!(hit.is_hit(), "{what}: the final response is stored");
         for got in [&miss, &hit] {
-            assert_eq!(got.header("x-interim"), None, "{what}: interim fields mixed in");
+            assert_eq!(
+                got.header("x-interim"),
+                None,
+                "{what}: interim fields mixed in"
+            );
             assert_eq!(got.header("link"), None, "{what}: interim fields mixed in");
         }
         assert_eq!(count.load(Ordering::SeqCst), 1, "{what}");
+        // Received and counted (the metrics are the process's, shared by the cases).
+        let m = get(&v.admin("/metrics")).await;
+        let needle = format!("vanish_origin_interim_responses_total{{status=\"{what}\"}}");
+        assert!(m.body.contains(&needle), "{needle} in\n{}", m.body);
     }
 }

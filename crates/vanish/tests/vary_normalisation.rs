@@ -70,7 +70,11 @@ async fn spellings_that_mean_the_same_share_a_variant_and_others_do_not() {
             ],
         ),
         // A field whose syntax the cache does not know: only exact values share.
-        ("x-device", "mobile, a", &[("mobile, a", true), ("mobile,a", false)]),
+        (
+            "x-device",
+            "mobile, a",
+            &[("mobile, a", true), ("mobile,a", false)],
+        ),
     ];
     for (header, stored, spellings) in cases {
         let (origin, v) = varying_on(header).await;
@@ -122,9 +126,8 @@ async fn a_purge_by_header_matches_however_the_value_is_spelled() {
         ("en;q=0.9,fr;q=0.50", "fr;q=0.5,en;q=0.9"),
     ];
     for (filter, request) in filters {
-        let json = format!(
-            r#"{{"type":"path","path":"/p","headers":{{"Accept-Language":"{filter}"}}}}"#
-        );
+        let json =
+            format!(r#"{{"type":"path","path":"/p","headers":{{"Accept-Language":"{filter}"}}}}"#);
         let r = purge(&v, &json).await;
         assert_eq!(r.status, 200, "{json}: {}", r.body);
         assert_eq!(r.json()["matched"], 1, "{json}");
@@ -132,5 +135,9 @@ async fn a_purge_by_header_matches_however_the_value_is_spelled() {
         assert!(!again.is_hit(), "{filter}: purged");
     }
     let de = get_with(&v.url("/p"), &[("accept-language", "DE")]).await;
-    assert!(de.is_hit(), "the other variant stays: {}", de.cache_status());
+    assert!(
+        de.is_hit(),
+        "the other variant stays: {}",
+        de.cache_status()
+    );
 }
