@@ -12,7 +12,7 @@ use std::sync::Arc;
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderMap, HeaderName};
 
-use crate::vary_normalize::normalize;
+use crate::vary_normalize::ValueForm;
 
 /// The header names a response varies on, lower-cased, sorted and de-duplicated.
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
@@ -89,8 +89,14 @@ impl VaryNames {
         self.0.iter()
     }
 
-    /// The variant key a request with these headers selects.
+    /// The variant key a request with these headers selects, its values in their normal
+    /// form.
     pub fn variant_key(&self, headers: &HeaderMap) -> VariantKey {
+        self.variant_key_in(headers, ValueForm::Normal)
+    }
+
+    /// The variant key a request with these headers selects, its values in `form`.
+    pub fn variant_key_in(&self, headers: &HeaderMap, form: ValueForm) -> VariantKey {
         if self.0.is_empty() {
             return VariantKey::default();
         }
@@ -104,7 +110,7 @@ impl VaryNames {
             buf.put_u8(1);
             // Repeated fields are combined as a list, as HTTP defines them to be, and put in
             // their meaning-preserving normal form.
-            let joined = normalize(name, values.map(|v| v.as_bytes()));
+            let joined = form.apply(name, values.map(|v| v.as_bytes()));
             buf.put_u32(joined.len() as u32);
             buf.put_slice(&joined);
         }
@@ -115,6 +121,16 @@ impl VaryNames {
     /// ([`crate::vary_normalize`]; `None` for an absent header): what purge header filters
     /// match.
     pub fn values(&self, headers: &HeaderMap) -> Vec<(HeaderName, Option<String>)> {
+        self.values_in(headers, ValueForm::Normal)
+    }
+
+    /// The request's values for these names in `form`, as [`VaryNames::variant_key_in`]
+    /// encodes them.
+    pub fn values_in(
+        &self,
+        headers: &HeaderMap,
+        form: ValueForm,
+    ) -> Vec<(HeaderName, Option<String>)> {
         self.0
             .iter()
             .map(|name| {
@@ -122,7 +138,7 @@ impl VaryNames {
                 if it.peek().is_none() {
                     return (name.clone(), None);
                 }
-                let joined = normalize(name, it.map(|v| v.as_bytes()));
+                let joined = form.apply(name, it.map(|v| v.as_bytes()));
                 (
                     name.clone(),
                     Some(String::from_utf8_lossy(&joined).into_owned()),
@@ -231,5 +247,15 @@ mod tests {
         );
         let values = names.values(&headers(&[("accept-language", "EN ,fr")]));
         assert_eq!(values[1].1.as_deref(), Some("en, fr"));
+        let raw = |al: &str| {
+            let h = headers(&[("accept-language", al)]);
+            names.variant_key_in(&h, ValueForm::AsReceived)
+        };
+        assert_ne!(raw("en,fr"), raw("en, fr"), "as received: byte-exact");
+        let values = names.values_in(
+            &headers(&[("accept-language", "EN ,fr")]),
+            ValueForm::AsReceived,
+        );
+        assert_eq!(values[1].1.as_deref(), Some("EN ,fr"));
     }
 }

@@ -59,13 +59,7 @@ fn kind(name: &HeaderName) -> Option<ListKind> {
 /// assert_ne!(n(&["fr, en"]), n(&["en, fr"]), "equal weights: the order is the preference");
 /// ```
 pub fn normalize<'a>(name: &HeaderName, lines: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
-    let mut joined: Vec<u8> = Vec::new();
-    for (i, line) in lines.into_iter().enumerate() {
-        if i > 0 {
-            joined.extend_from_slice(b", ");
-        }
-        joined.extend_from_slice(line);
-    }
+    let joined = combine(lines);
     let Some(kind) = kind(name) else {
         return joined;
     };
@@ -77,6 +71,44 @@ pub fn normalize<'a>(name: &HeaderName, lines: impl IntoIterator<Item = &'a [u8]
         Some(normal) => normal.into_bytes(),
         None => joined,
     }
+}
+
+/// How a request's values for a response's `Vary` names are compared (`[cache]
+/// normalize_vary` in the proxy's configuration).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ValueForm {
+    /// In the normal form of [`normalize`] (the default).
+    #[default]
+    Normal,
+    /// As received, only the lines combined (byte-exact matching, for an origin that tells
+    /// spellings apart that the RFCs say are the same).
+    AsReceived,
+}
+
+impl ValueForm {
+    /// A request's field lines for `name` in this form.
+    pub fn apply<'a>(
+        self,
+        name: &HeaderName,
+        lines: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Vec<u8> {
+        match self {
+            ValueForm::Normal => normalize(name, lines),
+            ValueForm::AsReceived => combine(lines),
+        }
+    }
+}
+
+/// Field lines combined into one list value (RFC 9110 section 5.3), as received otherwise.
+pub fn combine<'a>(lines: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut joined: Vec<u8> = Vec::new();
+    for (i, line) in lines.into_iter().enumerate() {
+        if i > 0 {
+            joined.extend_from_slice(b", ");
+        }
+        joined.extend_from_slice(line);
+    }
+    joined
 }
 
 /// [`normalize`] for one value given as text (a purge's header filter).
@@ -101,7 +133,7 @@ fn normalize_list(s: &str, kind: ListKind) -> Option<String> {
         elements.push(element(item, kind)?);
     }
     if kind == ListKind::Languages && reorderable(&elements) {
-        elements.sort_by(|a, b| b.weight.cmp(&a.weight));
+        elements.sort_by_key(|e| std::cmp::Reverse(e.weight));
     }
     let out: Vec<String> = elements
         .into_iter()

@@ -141,3 +141,28 @@ async fn a_purge_by_header_matches_however_the_value_is_spelled() {
         de.cache_status()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn normalize_vary_false_compares_values_byte_for_byte() {
+    let origin = TestOrigin::start(|_, n| {
+        Reply::ok(format!("render #{n}"))
+            .header("cache-control", "public, max-age=60")
+            .header("vary", "Accept-Language")
+    })
+    .await;
+    let v = TestVanish::start_with(&origin.url(), "[cache]\nnormalize_vary = false\n").await;
+    get_with(&v.url("/p"), &[("accept-language", "en, fr")]).await;
+    let same = get_with(&v.url("/p"), &[("accept-language", "en, fr")]).await;
+    assert!(same.is_hit(), "{}", same.cache_status());
+    let spaced = get_with(&v.url("/p"), &[("accept-language", "en,fr")]).await;
+    assert!(!spaced.is_hit(), "byte for byte: another variant");
+    assert_eq!(origin.count("/p"), 2);
+    // Header filters compare byte for byte too.
+    let filter = |value: &str| {
+        format!(r#"{{"type":"path","path":"/p","headers":{{"Accept-Language":"{value}"}}}}"#)
+    };
+    let r = purge(&v, &filter("EN ,fr")).await;
+    assert_eq!(r.json()["matched"], 0, "{}", r.body);
+    let r = purge(&v, &filter("en,fr")).await;
+    assert_eq!(r.json()["matched"], 1, "{}", r.body);
+}
