@@ -2,8 +2,9 @@
 //!
 //! Owns the leader's side of a miss or revalidation: the origin request, the verdict on the
 //! response (including whether a `304` selects the stale object, else it asks again
-//! unconditionally, and that a `HEAD`'s answer is never stored as a `GET`'s), and the tee task that streams the body to the client while keeping a copy (up to
-//! the maximum object size) to store when the body completes. A body that fails or ends early
+//! unconditionally, and that a `HEAD`'s answer is never stored as a `GET`'s), and the tee
+//! task that streams the body to the client while keeping a copy (up to the maximum object
+//! size) to store when the body completes. A body that fails or ends early
 //! is never stored. The tee runs in its own task so a client that goes away does not cancel
 //! the fill other waiters depend on.
 
