@@ -22,7 +22,8 @@ import sys
 LAYERS = {
     "crates/engine/src": [
         ("ground", ["url", "headers", "body", "variant", "cache_status", "purge::tags",
-                    "policy::negotiation", "settings"]),
+                    "policy::negotiation", "settings", "validators",
+                    "vary_normalize"]),
         ("names", ["key", "origin", "forwarding"]),
         ("objects", ["object", "coalesce", "config"]),
         ("invalidation", ["purge", "purge::selector", "purge::dialects", "purge::index",

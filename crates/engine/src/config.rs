@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::forwarding::Forwarding;
 use crate::purge::tags::TagHeader;
 use crate::url::Scheme;
+use crate::vary_normalize::ValueForm;
 
 /// Settings of a [`crate::Cache`].
 ///
@@ -49,6 +50,9 @@ pub struct CacheConfig {
     /// Who may set forwarding headers (`X-Forwarded-*`, `Forwarded`, ...): by default nobody,
     /// so every client-sent one is dropped (see [`crate::forwarding`]).
     pub forwarding: Forwarding,
+    /// How requests' values for `Vary` names are compared: in their meaning-preserving normal
+    /// form (the default; see [`crate::vary_normalize`]) or byte for byte.
+    pub vary_values: ValueForm,
 }
 
 impl Default for CacheConfig {
@@ -68,6 +72,7 @@ impl Default for CacheConfig {
             max_tags: 256,
             max_tag_bytes: 512,
             forwarding: Forwarding::default(),
+            vary_values: ValueForm::Normal,
         }
     }
 }

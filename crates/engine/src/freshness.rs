@@ -198,15 +198,15 @@ pub fn evaluate(
 }
 
 /// The canonical request a stored object's policy is built from: the host, the varied
-/// headers, and the request headers that decide storability (`Authorization`,
+/// headers (`vary_values`, in the form the object records them), and the request headers that decide storability (`Authorization`,
 /// `Cache-Control`, `Pragma`). Lookups evaluate clients' directives against the same shape,
 /// so key-policy normalisation never trips the policy's own URL and `Vary` checks.
 pub fn canonical_request(
     key: &ResourceKey,
-    vary: &VaryNames,
+    vary_values: &[(HeaderName, Option<String>)],
     client: &HeaderMap,
 ) -> request::Parts {
-    let mut headers = canonical_headers(key, &vary.values(client));
+    let mut headers = canonical_headers(key, vary_values);
     for name in [
         http::header::AUTHORIZATION,
         http::header::CACHE_CONTROL,

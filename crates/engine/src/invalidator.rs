@@ -11,6 +11,7 @@ use std::time::Instant;
 use crate::policy::{DefaultPolicy, KeyPolicy};
 use crate::purge::selector::{PurgeRequest, Selector, SelectorError};
 use crate::store::{PurgeReport, Store, StoreError};
+use crate::vary_normalize::{normalize_str, ValueForm};
 
 /// Why a purge was refused or failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +33,16 @@ impl fmt::Display for PurgeError {
 
 impl std::error::Error for PurgeError {}
 
+/// Brings a selector's header filter values to the normal form stored variants record theirs
+/// in ([`crate::vary_normalize`]), after the key policy's own normalisation, as a request's
+/// values are: `en,fr` filters the variants of `en, fr`.
+fn normalize_header_filters(mut selector: Selector) -> Selector {
+    for (name, value) in &mut selector.headers {
+        *value = normalize_str(name, value);
+    }
+    selector
+}
+
 /// A cloneable handle that purges a store.
 ///
 /// ```
@@ -48,6 +59,7 @@ impl std::error::Error for PurgeError {}
 pub struct Invalidator<S> {
     store: S,
     policy: Arc<dyn KeyPolicy>,
+    form: ValueForm,
 }
 
 impl<S: Store + Clone> Invalidator<S> {
@@ -58,7 +70,18 @@ impl<S: Store + Clone> Invalidator<S> {
 
     /// A handle on `store` whose selectors are normalised by `policy` (as keys are).
     pub fn with_policy(store: S, policy: Arc<dyn KeyPolicy>) -> Self {
-        Invalidator { store, policy }
+        Invalidator {
+            store,
+            policy,
+            form: ValueForm::Normal,
+        }
+    }
+
+    /// Compares header filters in `form`, the one the store's variants were stored with
+    /// ([`crate::CacheConfig::vary_values`]; the normal form unless set).
+    pub fn with_value_form(mut self, form: ValueForm) -> Self {
+        self.form = form;
+        self
     }
 
     /// Hard-purges what one selector matches.
@@ -79,6 +102,10 @@ impl<S: Store + Clone> Invalidator<S> {
         request.selectors = std::mem::take(&mut request.selectors)
             .into_iter()
             .flat_map(|s| self.policy.normalize_selector_forms(s))
+            .map(|s| match self.form {
+                ValueForm::Normal => normalize_header_filters(s),
+                ValueForm::AsReceived => s,
+            })
             .collect();
         let started = Instant::now();
         let dry = request.dry_run;

@@ -38,7 +38,9 @@ pub mod purge;
 pub mod settings;
 pub mod store;
 pub mod url;
+pub mod validators;
 pub mod variant;
+pub mod vary_normalize;
 
 pub use body::{BoxError, CacheBody};
 pub use cache::Cache;

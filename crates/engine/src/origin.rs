@@ -81,8 +81,9 @@ pub fn check_framing<B>(res: Response<B>) -> Result<Response<B>, OriginError> {
 
 /// Fetches responses from the origin for the engine's fills and revalidations.
 ///
-/// The request has no body: the engine only sends `GET`s (a client's `HEAD` is filled with a
-/// `GET`). Implementations add forwarding headers and apply connect/response timeouts.
+/// The request has no body: the engine sends `GET`s (a client's `HEAD` is filled with a
+/// `GET`), and a `HEAD` when a client's `HEAD` revalidates a stored response.
+/// Implementations add forwarding headers and apply connect/response timeouts.
 pub trait Origin: Clone + Send + Sync + 'static {
     /// The response body.
     type Body: Body<Data = Bytes, Error: Into<BoxError>> + Send + Unpin + 'static;

@@ -14,6 +14,7 @@ use crate::key::ResourceKey;
 use crate::object::CachedObject;
 use crate::purge::selector::PurgeRequest;
 use crate::variant::VaryNames;
+use crate::vary_normalize::ValueForm;
 
 /// The variants currently stored for one resource, newest last.
 #[derive(Debug, Default, Clone)]
@@ -28,6 +29,12 @@ impl Resource {
     /// Variants are tried newest first, each with its own `Vary` names (an origin may change
     /// them), so the most recent matching response wins.
     pub fn select(&self, headers: &HeaderMap) -> Option<&Arc<CachedObject>> {
+        self.select_in(headers, ValueForm::Normal)
+    }
+
+    /// [`Resource::select`] with the request's values compared in `form` (the one the
+    /// variants were stored with: [`crate::CacheConfig::vary_values`]).
+    pub fn select_in(&self, headers: &HeaderMap, form: ValueForm) -> Option<&Arc<CachedObject>> {
         let mut last: Option<(&VaryNames, crate::variant::VariantKey)> = None;
         for obj in self.variants.iter().rev() {
             if obj.is_dead() {
@@ -42,7 +49,7 @@ impl Resource {
             let key = match &last {
                 Some((names, key)) if *names == &obj.vary => key.clone(),
                 _ => {
-                    let k = obj.vary.variant_key(headers);
+                    let k = obj.vary.variant_key_in(headers, form);
                     last = Some((&obj.vary, k.clone()));
                     k
                 }

@@ -2,13 +2,17 @@
 //!
 //! Owns the parsing of a response's `Vary` header into [`VaryNames`] and the length-framed
 //! encoding of a request's values for those names into a [`VariantKey`]. An absent header and
-//! an empty one encode differently, and no concatenation of values can collide.
+//! an empty one encode differently, and no concatenation of values can collide. Values are
+//! encoded in the normal form of [`crate::vary_normalize`], so spellings that mean the same
+//! select the same variant.
 
 use std::fmt;
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderMap, HeaderName};
+
+use crate::vary_normalize::ValueForm;
 
 /// The header names a response varies on, lower-cased, sorted and de-duplicated.
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
@@ -85,8 +89,14 @@ impl VaryNames {
         self.0.iter()
     }
 
-    /// The variant key a request with these headers selects.
+    /// The variant key a request with these headers selects, its values in their normal
+    /// form.
     pub fn variant_key(&self, headers: &HeaderMap) -> VariantKey {
+        self.variant_key_in(headers, ValueForm::Normal)
+    }
+
+    /// The variant key a request with these headers selects, its values in `form`.
+    pub fn variant_key_in(&self, headers: &HeaderMap, form: ValueForm) -> VariantKey {
         if self.0.is_empty() {
             return VariantKey::default();
         }
@@ -98,22 +108,29 @@ impl VaryNames {
                 continue;
             }
             buf.put_u8(1);
-            // Repeated fields are combined as a list, as HTTP defines them to be.
-            let mut joined: Vec<u8> = Vec::new();
-            for (i, v) in values.enumerate() {
-                if i > 0 {
-                    joined.extend_from_slice(b", ");
-                }
-                joined.extend_from_slice(v.as_bytes());
-            }
+            // Repeated fields are combined as a list, as HTTP defines them to be, and put in
+            // their meaning-preserving normal form.
+            let joined = form.apply(name, values.map(|v| v.as_bytes()));
             buf.put_u32(joined.len() as u32);
             buf.put_slice(&joined);
         }
         VariantKey(buf.freeze())
     }
 
-    /// The request's values for these names, as received (`None` for an absent header).
+    /// The request's values for these names in the normal form variant keys compare
+    /// ([`crate::vary_normalize`]; `None` for an absent header): what purge header filters
+    /// match.
     pub fn values(&self, headers: &HeaderMap) -> Vec<(HeaderName, Option<String>)> {
+        self.values_in(headers, ValueForm::Normal)
+    }
+
+    /// The request's values for these names in `form`, as [`VaryNames::variant_key_in`]
+    /// encodes them.
+    pub fn values_in(
+        &self,
+        headers: &HeaderMap,
+        form: ValueForm,
+    ) -> Vec<(HeaderName, Option<String>)> {
         self.0
             .iter()
             .map(|name| {
@@ -121,11 +138,11 @@ impl VaryNames {
                 if it.peek().is_none() {
                     return (name.clone(), None);
                 }
-                let joined = it
-                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                (name.clone(), Some(joined))
+                let joined = form.apply(name, it.map(|v| v.as_bytes()));
+                (
+                    name.clone(),
+                    Some(String::from_utf8_lossy(&joined).into_owned()),
+                )
             })
             .collect()
     }
@@ -205,5 +222,40 @@ mod tests {
         let split = names.variant_key(&headers(&[("accept", "a"), ("accept", "b")]));
         let joined = names.variant_key(&headers(&[("accept", "a, b")]));
         assert_eq!(split, joined);
+    }
+
+    #[test]
+    fn spellings_that_mean_the_same_select_the_same_variant() {
+        let names = VaryNames::from_names(["accept-language", "accept-encoding"]);
+        let key = |al: &str, ae: &str| {
+            names.variant_key(&headers(&[
+                ("accept-language", al),
+                ("accept-encoding", ae),
+            ]))
+        };
+        let base = key("en, fr", "gzip, br");
+        assert_eq!(key("en,fr", "gzip,br"), base);
+        assert_eq!(key("EN, Fr", "GZIP, BR"), base);
+        assert_ne!(
+            key("fr, en", "gzip, br"),
+            base,
+            "the order is the preference"
+        );
+        assert_eq!(
+            key("fr;q=0.5, en;q=0.9", "br"),
+            key("en;q=0.9,fr;q=0.50", "br")
+        );
+        let values = names.values(&headers(&[("accept-language", "EN ,fr")]));
+        assert_eq!(values[1].1.as_deref(), Some("en, fr"));
+        let raw = |al: &str| {
+            let h = headers(&[("accept-language", al)]);
+            names.variant_key_in(&h, ValueForm::AsReceived)
+        };
+        assert_ne!(raw("en,fr"), raw("en, fr"), "as received: byte-exact");
+        let values = names.values_in(
+            &headers(&[("accept-language", "EN ,fr")]),
+            ValueForm::AsReceived,
+        );
+        assert_eq!(values[1].1.as_deref(), Some("EN ,fr"));
     }
 }

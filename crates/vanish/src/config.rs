@@ -20,6 +20,7 @@ use vanish_engine::forwarding::Forwarding;
 use vanish_engine::policy::{PolicyError, PolicySpec, RuleSpec};
 use vanish_engine::purge::tags::TagHeader;
 use vanish_engine::settings::{get, Setting, SettingError, Size, Span};
+use vanish_engine::vary_normalize::ValueForm;
 use vanish_engine::RulesPolicy;
 use vanish_engine::{CacheConfig, Scheme};
 use vanish_redis::config::RedisSection;
@@ -427,6 +428,9 @@ pub struct CacheSection {
     pub strip_tag_headers: Option<bool>,
     /// Scheme clients use (`http`, or `https` behind a TLS terminator).
     pub scheme: Option<String>,
+    /// Compare requests' `Vary` values in their meaning-preserving normal form (default
+    /// true); false compares them byte for byte.
+    pub normalize_vary: Option<bool>,
 }
 
 impl CacheSection {
@@ -468,6 +472,11 @@ impl CacheSection {
             keep: get(&self.keep, "cache.keep", d.keep)?,
             tag_headers,
             strip_tag_headers: self.strip_tag_headers.unwrap_or(d.strip_tag_headers),
+            vary_values: match self.normalize_vary {
+                Some(false) => ValueForm::AsReceived,
+                Some(true) => ValueForm::Normal,
+                None => d.vary_values,
+            },
             ..d
         })
     }

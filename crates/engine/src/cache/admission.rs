@@ -45,7 +45,8 @@ pub(super) fn admit(
         Vary::Names(n) => n,
         Vary::Star => return Err(NotStored::VaryStar),
     };
-    let canonical = canonical_request(key, &vary, client);
+    let form = config.vary_values;
+    let canonical = canonical_request(key, &vary.values_in(client, form), client);
     let (policy, vary, timing, tags) = match evaluate(&canonical, res, now, config, overrides) {
         Verdict::Store {
             policy,
@@ -61,10 +62,10 @@ pub(super) fn admit(
         meta: ObjectMeta {
             id: next_object_id(),
             key: key.clone(),
-            vary_values: vary.values(client),
+            vary_values: vary.values_in(client, form),
             tags,
         },
-        variant: vary.variant_key(client),
+        variant: vary.variant_key_in(client, form),
         vary,
         status: res.status,
         headers,

@@ -1,8 +1,10 @@
 //! Fill: fetch from the origin, stream to the client, and store what may be stored.
 //!
 //! Owns the leader's side of a miss or revalidation: the origin request, the verdict on the
-//! response, and the tee task that streams the body to the client while keeping a copy (up to
-//! the maximum object size) to store when the body completes. A body that fails or ends early
+//! response (including whether a `304` selects the stale object, else it asks again
+//! unconditionally, and that a `HEAD`'s answer is never stored as a `GET`'s), and the tee
+//! task that streams the body to the client while keeping a copy (up to the maximum object
+//! size) to store when the body completes. A body that fails or ends early
 //! is never stored. The tee runs in its own task so a client that goes away does not cancel
 //! the fill other waiters depend on.
 
@@ -26,6 +28,7 @@ use crate::object::{CachedObject, Head};
 use crate::origin::{Origin, OriginError};
 use crate::policy::RuleInfo;
 use crate::store::{Inserted, Store};
+use crate::validators::{head_agrees, selects};
 
 /// Body bytes a miss reads before it answers: a body that ends within them is stored first,
 /// so its `Cache-Status` can say `stored` truthfully; a longer one streams, and its
@@ -63,7 +66,8 @@ const NOT_FORWARDED_ON_FILL: [header::HeaderName; 6] = [
     header::RANGE,
 ];
 
-/// Builds the body-less `GET` sent to the origin; with `stale`, adds its validators.
+/// Builds the body-less request sent to the origin (a `GET` for a fill, but a `HEAD` that
+/// revalidates stays a `HEAD`); with `stale`, adds its validators.
 pub(super) fn origin_request(
     req: &request::Parts,
     stale: Option<&CachedObject>,
@@ -74,7 +78,9 @@ pub(super) fn origin_request(
     strip_hop_by_hop(&mut headers);
     // The engine's requests have no body: a client's body on GET is never forwarded.
     headers.remove(header::CONTENT_LENGTH);
-    let method = if fill {
+    // A fill is a `GET`, but a `HEAD` revalidating a stored `GET` stays a `HEAD` (RFC 9110
+    // section 9.3.2): its answer updates the stored response (RFC 9111 section 4.3.5).
+    let method = if fill && !(req.method == Method::HEAD && stale.is_some()) {
         Method::GET
     } else {
         req.method.clone()
@@ -158,10 +164,34 @@ impl<S: Store + Clone> Cache<S> {
         }
         if parts.status == StatusCode::NOT_MODIFIED {
             if let Some(obj) = stale {
+                if selects(&obj.headers, &parts.headers) {
+                    return self
+                        .refreshed(key, &rule, req, obj, parts, leader, epoch)
+                        .await;
+                }
+                // A 304 that selects no stored response (RFC 9111 section 4.3.4) says
+                // nothing usable about it: ask again, unconditionally.
+                tracing::debug!(%key, "304 with other validators than stored; refetching");
+                drop(body);
+                return Box::pin(self.fill(key, rule, req, None, leader, fwd, origin)).await;
+            }
+        }
+        if let Some(obj) = stale.filter(|_| head) {
+            // The origin answered a `HEAD`: that never becomes a stored `GET` response.
+            if parts.status == StatusCode::OK
+                && head_agrees(&obj.headers, obj.body.len(), &parts.headers)
+            {
                 return self
                     .refreshed(key, &rule, req, obj, parts, leader, epoch)
                     .await;
             }
+            if parts.status == StatusCode::OK {
+                self.consider_stale(&obj, epoch).await;
+            }
+            finish(leader, Outcome::NotStored);
+            let mut status = CacheStatus::forward(fwd);
+            status.fwd_status = Some(parts.status.as_u16());
+            return deliver::passed(config, parts, CacheBody::boxed(body), status, true);
         }
         metrics::counter!("vanish_requests_total", "result" => "miss").increment(1);
         // What the cache keeps of these headers must not pin hyper's read buffer.

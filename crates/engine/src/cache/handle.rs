@@ -92,6 +92,7 @@ impl<S: Store + Clone> Cache<S> {
     /// A handle that purges this cache's store, through its key policy.
     pub fn invalidator(&self) -> Invalidator<S> {
         Invalidator::with_policy(self.inner.store.clone(), self.inner.policy.clone())
+            .with_value_form(self.inner.config.vary_values)
     }
 
     /// Fills in flight right now.

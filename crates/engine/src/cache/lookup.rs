@@ -38,7 +38,7 @@ impl<S: Store + Clone> Cache<S> {
     ) -> Option<Arc<CachedObject>> {
         match self.inner.store.lookup(key).await {
             Ok(Some(resource)) => resource
-                .select(headers)
+                .select_in(headers, self.inner.config.vary_values)
                 .filter(|o| o.retain_until() > now)
                 .cloned(),
             Ok(None) => None,

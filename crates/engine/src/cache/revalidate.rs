@@ -1,30 +1,35 @@
 //! Revalidation: refreshing a stale object with the origin.
 //!
-//! Owns what happens on a `304 Not Modified` (the stored headers are updated with
-//! `http-cache-semantics`' `after_response` and the body is kept) and the background refresh
-//! behind `stale-while-revalidate` (at most one per resource, via the coalescer).
+//! Owns what happens when the origin's answer selects a stale object (a `304 Not Modified`,
+//! or a `HEAD`'s `200` that agrees with it): the stored headers are updated by the engine's
+//! own rules ([`crate::validators`]), the body is kept, and the result is stored again; a
+//! `HEAD`'s `200` that disagrees makes the object stale. Also the background refresh behind
+//! `stale-while-revalidate` (at most one per resource, via the coalescer). Whether a `304`
+//! selects the object is decided by fill, before it hands the `304` over.
 
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use http::{header, request, response, Response, StatusCode};
-use http_cache_semantics::AfterResponse;
+use http::{header, request, response, Response};
 
 use super::fill::drain;
 use super::handle::Cache;
-use super::lookup::PolicyView;
 use super::{admission, deliver};
 use crate::body::CacheBody;
 use crate::cache_status::{CacheStatus, Fwd};
 use crate::coalesce::{Join, Leader, Outcome};
 use crate::key::ResourceKey;
-use crate::object::CachedObject;
+use crate::object::{next_object_id, CachedObject, State};
 use crate::origin::Origin;
 use crate::policy::RuleInfo;
 use crate::store::{Inserted, Store};
+use crate::validators::updated_headers;
 
 impl<S: Store + Clone> Cache<S> {
-    /// Handles a `304` to a conditional fill: refresh the stored headers, keep the body.
+    /// Updates a stale object from an origin response that selected it (a `304` to a
+    /// conditional fill, or a `200` to a `HEAD` that agrees with it; see
+    /// [`crate::validators`]): the stored header section is updated, the body kept, and the
+    /// result judged and stored again.
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn refreshed(
         &self,
@@ -32,22 +37,17 @@ impl<S: Store + Clone> Cache<S> {
         rule: &RuleInfo,
         req: request::Parts,
         old: Arc<CachedObject>,
-        not_modified: response::Parts,
+        update: response::Parts,
         leader: Option<Leader>,
         epoch: u64,
     ) -> Response<CacheBody> {
         let config = &self.inner.config;
         let now = SystemTime::now();
-        let view = PolicyView::new(&old, &req.headers);
-        // Many origins answer 304 without repeating the validator we sent; the 304 answers
-        // our conditional for this very object, so lend it the stored validators.
-        let mut not_modified = not_modified;
         // What the cache keeps of these headers must not pin hyper's read buffer.
-        not_modified.headers = crate::headers::detach(&not_modified.headers);
-        // A cookie the origin set on this 304 is meant for the client whose request this is:
-        // it reaches that client, and is never stored.
-        let set_cookies: Vec<_> = not_modified
-            .headers
+        let new_headers = crate::headers::detach(&update.headers);
+        // A cookie the origin set on this update is meant for the client whose request this
+        // is: it reaches that client, and is never stored.
+        let set_cookies: Vec<_> = new_headers
             .get_all(header::SET_COOKIE)
             .iter()
             .cloned()
@@ -58,42 +58,14 @@ impl<S: Store + Clone> Cache<S> {
             }
             res
         };
-        if !not_modified.headers.contains_key(header::ETAG)
-            && !not_modified.headers.contains_key(header::LAST_MODIFIED)
-        {
-            for name in [header::ETAG, header::LAST_MODIFIED] {
-                if let Some(v) = old.headers.get(&name) {
-                    not_modified.headers.insert(name, v.clone());
-                }
-            }
-        }
         let mut status = CacheStatus::forward(Fwd::Stale);
-        status.fwd_status = Some(304);
-        let merged = match old.policy.after_response(&view, &not_modified, now) {
-            AfterResponse::NotModified(_, parts) => parts,
-            AfterResponse::Modified(..) => {
-                // The 304's validators do not match what we hold: the body cannot be reused.
-                if let Some(l) = leader {
-                    l.finish(Outcome::NotStored);
-                }
-                return deliver::error(
-                    config,
-                    StatusCode::BAD_GATEWAY,
-                    "origin answered 304 with validators that do not match the stored response",
-                );
-            }
-        };
-        let mut headers = merged.headers;
-        headers.remove(header::AGE);
-        // The crate stamps its own Date; keep the origin's if the 304 had none.
-        if let Some(d) = not_modified
-            .headers
-            .get(header::DATE)
-            .or(old.headers.get(header::DATE))
-        {
-            headers.insert(header::DATE, d.clone());
-        }
+        status.fwd_status = Some(update.status.as_u16());
+        let mut headers = updated_headers(&old.headers, &new_headers, now);
         admission::clean_stored_headers(config, &mut headers);
+        // The update's `Age` (from a cache behind us) counts in the refreshed response's age.
+        if let Some(age) = new_headers.get(header::AGE) {
+            headers.insert(header::AGE, age.clone());
+        }
         let mut res_parts = Response::new(()).into_parts().0;
         res_parts.status = old.status;
         res_parts.headers = headers;
@@ -104,6 +76,7 @@ impl<S: Store + Clone> Cache<S> {
                     object_head.meta.vary_values = old.meta.vary_values.clone();
                     object_head.meta.tags = old.meta.tags.clone();
                     object_head.variant = old.variant.clone();
+                    object_head.vary = old.vary.clone();
                     Some(CachedObject::new(object_head, old.body.clone()))
                 }
                 Err(reason) => {
@@ -117,6 +90,7 @@ impl<S: Store + Clone> Cache<S> {
             }
             let mut parts = res_parts;
             parts.headers.remove(header::CONTENT_LENGTH);
+            parts.headers.remove(header::AGE);
             return with_cookies(deliver::from_parts_and_body(
                 config,
                 &req,
@@ -150,6 +124,25 @@ impl<S: Store + Clone> Cache<S> {
         status.stored = stored;
         status.ttl = Some(new_obj.ttl_secs(now));
         with_cookies(deliver::object(config, &new_obj, &req, now, status))
+    }
+
+    /// RFC 9111 section 4.3.5: a `HEAD`'s `200` that disagrees with a stored response makes
+    /// it stale. A fresh one (a client's `no-cache` sent the `HEAD` forward) is stored again
+    /// as stale from now; a stale one already is.
+    pub(super) async fn consider_stale(&self, obj: &CachedObject, epoch: u64) {
+        let now = SystemTime::now();
+        if obj.state(now) != State::Fresh {
+            return;
+        }
+        let mut head = obj.head();
+        head.meta.id = next_object_id();
+        head.timing.ttl_at_store = now
+            .duration_since(head.timing.stored_at)
+            .unwrap_or_default();
+        let copy = CachedObject::new(head, obj.body.clone());
+        if let Err(e) = self.inner.store.insert(copy, epoch).await {
+            tracing::warn!(error = %e, key = %obj.key(), "store insert failed");
+        }
     }
 
     /// Refreshes a stale object in the background (stale-while-revalidate), once per

@@ -63,7 +63,9 @@ pub async fn explain<S: Store + Clone>(
             json!({"key": key.to_string(), "policy": policy, "cached": false, "variants": []}),
         );
     };
-    let selected = resource.select(&req_headers).map(|o| o.id());
+    let selected = resource
+        .select_in(&req_headers, cache.config().vary_values)
+        .map(|o| o.id());
     let variants: Vec<Value> = resource
         .variants
         .iter()

@@ -1,7 +1,8 @@
 //! The upstream: pooled keep-alive connections to the origin.
 //!
-//! Owns the hyper client, the forwarding headers (`Via`, `X-Forwarded-For`, `Forwarded`), and
-//! the connect and response timeouts (502 and 504). It implements the engine's [`Origin`] for
+//! Owns the hyper client, the forwarding headers (`Via`, `X-Forwarded-For`, `Forwarded`), the
+//! origin's interim (`1xx`) answers (counted, not relayed), and the connect and response
+//! timeouts (502 and 504). It implements the engine's [`Origin`] for
 //! fills, and forwards unsafe methods with their bodies.
 
 use std::sync::Arc;
@@ -87,6 +88,16 @@ impl Upstream {
         *req.version_mut() = http::Version::HTTP_11;
         let client_addr = req.extensions().get::<ClientAddr>().copied();
         add_forwarding_headers(req.headers_mut(), client_addr, self.client_scheme);
+        // Interim (1xx) answers before the final one: hyper's server side cannot send them on
+        // to our client over HTTP/1.1 (`docs/conformance.md`), so they are counted and
+        // dropped; they are never stored, nor merged into the final response.
+        hyper::ext::on_informational(&mut req, |res| {
+            metrics::counter!(
+                "vanish_origin_interim_responses_total",
+                "status" => res.status().as_str().to_owned()
+            )
+            .increment(1);
+        });
         let slots = self.slots.clone();
         let attempt = async move {
             // The permit is held until the response headers arrive (bodies stream after).
