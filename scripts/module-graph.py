@@ -22,12 +22,12 @@ import sys
 LAYERS = {
     "crates/engine/src": [
         ("ground", ["url", "headers", "body", "variant", "cache_status", "purge::tags",
-                    "policy::negotiation", "settings"]),
+                    "policy::negotiation", "settings", "directives"]),
         ("names", ["key", "origin", "forwarding"]),
         ("objects", ["object", "coalesce", "config"]),
         ("invalidation", ["purge", "purge::selector", "purge::dialects", "purge::index",
                           "purge::log"]),
-        ("rules", ["freshness", "policy", "policy::key_policy", "policy::query",
+        ("rules", ["freshness", "lifetime", "policy", "policy::key_policy", "policy::query",
                    "policy::rules"]),
         ("storage", ["store", "invalidator"]),
         ("cache", ["cache", "cache::handle", "cache::serve", "cache::lookup", "cache::fill",

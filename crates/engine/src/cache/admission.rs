@@ -29,13 +29,14 @@ pub(super) fn clean_stored_headers(config: &CacheConfig, headers: &mut HeaderMap
     }
 }
 
-/// Judges `res`, the origin's answer to a client request with headers `client` for `key`,
-/// and builds the head of the object a shared cache may keep of it; the error says why it
-/// may not be stored.
+/// Judges `res`, the origin's answer (requested at `sent`, received at `now`) to a client
+/// request with headers `client` for `key`, and builds the head of the object a shared cache
+/// may keep of it; the error says why it may not be stored.
 pub(super) fn admit(
     key: &ResourceKey,
     client: &HeaderMap,
     res: &response::Parts,
+    sent: SystemTime,
     now: SystemTime,
     config: &CacheConfig,
     overrides: &Overrides,
@@ -46,7 +47,8 @@ pub(super) fn admit(
         Vary::Star => return Err(NotStored::VaryStar),
     };
     let canonical = canonical_request(key, &vary, client);
-    let (policy, vary, timing, tags) = match evaluate(&canonical, res, now, config, overrides) {
+    let (policy, vary, timing, tags) = match evaluate(&canonical, res, sent, now, config, overrides)
+    {
         Verdict::Store {
             policy,
             vary,
@@ -108,6 +110,7 @@ impl CachedObject {
             &key,
             request_headers,
             &parts,
+            now,
             now,
             config,
             &Overrides::default(),
