@@ -1,8 +1,10 @@
 //! Storability and freshness: may a response be stored, and for how long is it fresh.
 //!
-//! Owns the bridge to `http-cache-semantics` (which holds the RFC 9111 rules) plus the rules a
-//! shared page cache adds on top: no heuristic freshness by default, `Set-Cookie` not stored
-//! unless configured, `Vary: *` never stored, and the stale windows of RFC 5861. It neither
+//! Owns the verdict on an origin response: RFC 9111 section 3 storability (with the lifetime,
+//! age and status rules of [`crate::lifetime`]) plus the rules a shared page cache adds on
+//! top: no heuristic freshness by default, `Set-Cookie` not stored unless configured, `Vary: *`
+//! never stored, and the stale windows of RFC 5861. It still builds the `http-cache-semantics`
+//! policy an object keeps for revalidation, but no longer asks it for decisions. It neither
 //! stores nor serves anything.
 
 use std::time::{Duration, SystemTime};

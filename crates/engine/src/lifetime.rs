@@ -245,7 +245,9 @@ pub fn status_and_no_store_allow(status: StatusCode, rules: &InForce) -> bool {
 mod tests {
     use super::*;
 
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+    type Pairs<'a> = &'a [(&'a str, &'a str)];
+
+    fn headers(pairs: Pairs) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
             h.append(
@@ -262,7 +264,7 @@ mod tests {
         let date = ("date", "Wed, 21 Oct 2015 07:28:00 GMT");
         let cfg = CacheConfig::default();
         // (headers, lifetime in seconds, None: no freshness)
-        let cases: &[(&[(&str, &str)], Option<u64>)] = &[
+        let cases: &[(Pairs, Option<u64>)] = &[
             (&[("cache-control", "max-age=60")], Some(60)),
             (&[("cache-control", "MaX-AgE=60")], Some(60)),
             (&[("cache-control", "max-age=\"60\"")], Some(60)),
@@ -373,7 +375,7 @@ mod tests {
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
         let date = ("date", "Wed, 21 Oct 2015 07:27:50 GMT"); // 10 s before t
                                                               // (headers, response delay, age)
-        let cases: &[(&[(&str, &str)], u64, u64)] = &[
+        let cases: &[(Pairs, u64, u64)] = &[
             (&[], 0, 0),
             (&[("age", "30")], 0, 30),
             (&[("age", "30")], 2, 32),

@@ -44,6 +44,19 @@ async fn assert_reuse(v: &TestVanish, origin: &TestOrigin, cases: &[(&str, bool)
     }
 }
 
+/// (path, response headers, reused without validation?)
+type Cases = Vec<(&'static str, Vec<(&'static str, &'static str)>, bool)>;
+
+/// Starts an origin answering the table's paths and a Vanish in front, and checks the table.
+async fn reuse_table(cases: &Cases) -> (TestOrigin, TestVanish) {
+    let table = cases.iter().map(|(p, h, _)| (*p, h.clone())).collect();
+    let origin = table_origin(table, 200).await;
+    let v = TestVanish::start(&origin.url()).await;
+    let reuse: Vec<(&str, bool)> = cases.iter().map(|(p, _, r)| (*p, *r)).collect();
+    assert_reuse(&v, &origin, &reuse).await;
+    (origin, v)
+}
+
 fn ttl(g: &Got) -> i64 {
     let cs = g.cache_status();
     let at = cs.find("ttl=").unwrap_or_else(|| panic!("no ttl in {cs}"));
@@ -59,7 +72,7 @@ fn ttl(g: &Got) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn directive_parsing_table() {
     // (path, response headers, reused without validation?)
-    let cases: Vec<(&str, Vec<(&str, &str)>, bool)> = vec![
+    let cases: Cases = vec![
         ("/plain", vec![("cache-control", "max-age=3600")], true),
         ("/upper", vec![("cache-control", "MaX-AgE=3600")], true),
         ("/quoted", vec![("cache-control", "max-age=\"3600\"")], true),
@@ -121,18 +134,14 @@ async fn directive_parsing_table() {
             false,
         ),
     ];
-    let table = cases.iter().map(|(p, h, _)| (*p, h.clone())).collect();
-    let origin = table_origin(table, 200).await;
-    let v = TestVanish::start(&origin.url()).await;
-    let reuse: Vec<(&str, bool)> = cases.iter().map(|(p, _, r)| (*p, *r)).collect();
-    assert_reuse(&v, &origin, &reuse).await;
+    reuse_table(&cases).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_expires_and_age_mean_stale() {
     let far = "Wed, 21 Oct 2099 07:28:00 GMT";
     // (path, response headers, reused?)
-    let cases: Vec<(&str, Vec<(&str, &str)>, bool)> = vec![
+    let cases: Cases = vec![
         ("/expires", vec![("expires", far)], true),
         (
             "/expires-spaces",
@@ -164,11 +173,7 @@ async fn invalid_expires_and_age_mean_stale() {
             true,
         ),
     ];
-    let table = cases.iter().map(|(p, h, _)| (*p, h.clone())).collect();
-    let origin = table_origin(table, 200).await;
-    let v = TestVanish::start(&origin.url()).await;
-    let reuse: Vec<(&str, bool)> = cases.iter().map(|(p, _, r)| (*p, *r)).collect();
-    assert_reuse(&v, &origin, &reuse).await;
+    let (_origin, v) = reuse_table(&cases).await;
     let hit = get(&v.url("/age-first")).await;
     let age: u64 = hit.header("age").unwrap().parse().unwrap();
     assert!(age >= 5, "the first member of Age counts: {age}");
@@ -393,7 +398,7 @@ async fn a_response_to_a_no_store_request_is_not_stored() {
 async fn cdn_cache_control_overrides_cache_control() {
     let long = ("cache-control", "max-age=3600");
     // (path, response headers, reused?)
-    let cases: Vec<(&str, Vec<(&str, &str)>, bool)> = vec![
+    let cases: Cases = vec![
         (
             "/no-store",
             vec![long, ("cdn-cache-control", "no-store")],
@@ -445,11 +450,7 @@ async fn cdn_cache_control_overrides_cache_control() {
             true,
         ),
     ];
-    let table = cases.iter().map(|(p, h, _)| (*p, h.clone())).collect();
-    let origin = table_origin(table, 200).await;
-    let v = TestVanish::start(&origin.url()).await;
-    let reuse: Vec<(&str, bool)> = cases.iter().map(|(p, _, r)| (*p, *r)).collect();
-    assert_reuse(&v, &origin, &reuse).await;
+    let (_origin, v) = reuse_table(&cases).await;
     let short = get(&v.url("/short")).await;
     assert!(ttl(&short) <= 30, "{}", short.cache_status());
     // CDN-Cache-Control travels on for the CDNs in front (RFC 9213 section 3), Cache-Control
