@@ -214,3 +214,93 @@ impl RequestLike for PolicyView {
         &self.headers
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_directives_table() {
+        let s = |n| Some(Duration::from_secs(n));
+        // (Cache-Control, Pragma, what is asked)
+        let cases = [
+            ("", "", Asks::default()),
+            (
+                "NO-CACHE",
+                "",
+                Asks {
+                    no_cache: true,
+                    ..Asks::default()
+                },
+            ),
+            (
+                "",
+                "no-cache",
+                Asks {
+                    no_cache: true,
+                    ..Asks::default()
+                },
+            ),
+            (
+                "max-age=60",
+                "no-cache",
+                Asks {
+                    max_age: s(60),
+                    ..Asks::default()
+                },
+            ),
+            (
+                "Max-Age=\"60\"",
+                "",
+                Asks {
+                    max_age: s(60),
+                    ..Asks::default()
+                },
+            ),
+            ("max-age=abc, min-fresh=-1", "", Asks::default()),
+            (
+                "min-fresh=30",
+                "",
+                Asks {
+                    min_fresh: s(30),
+                    ..Asks::default()
+                },
+            ),
+            (
+                "max-stale",
+                "",
+                Asks {
+                    max_stale: Some(None),
+                    ..Asks::default()
+                },
+            ),
+            (
+                "max-stale=10",
+                "",
+                Asks {
+                    max_stale: Some(s(10)),
+                    ..Asks::default()
+                },
+            ),
+            ("max-stale=ten", "", Asks::default()),
+            (
+                "Only-If-Cached",
+                "",
+                Asks {
+                    only_if_cached: true,
+                    ..Asks::default()
+                },
+            ),
+        ];
+        for (cc, pragma, want) in cases {
+            let mut h = HeaderMap::new();
+            if !cc.is_empty() {
+                h.insert(header::CACHE_CONTROL, cc.parse().unwrap());
+            }
+            if !pragma.is_empty() {
+                h.insert(header::PRAGMA, pragma.parse().unwrap());
+            }
+            assert_eq!(Asks::of(&h), want, "{cc:?} {pragma:?}");
+        }
+    }
+}
