@@ -24,7 +24,8 @@ use crate::variant::{Vary, VaryNames};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Overrides {
     /// Freshness lifetime to use instead of the response's (responses that may not be stored
-    /// at all, e.g. `private` or `no-store`, still are not).
+    /// at all, e.g. `private` or `no-store`, still are not; error statuses keep their own
+    /// lifetime, see `ROUTE_TTL_STATUSES`).
     pub ttl: Option<Duration>,
     /// Statuses that may be stored (others are not).
     pub cacheable_status: Option<Vec<u16>>,
