@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use http::HeaderName;
+
 use crate::forwarding::Forwarding;
 use crate::purge::tags::TagHeader;
 use crate::url::Scheme;
@@ -31,9 +33,19 @@ pub struct CacheConfig {
     pub default_stale_if_error: Duration,
     /// How long a stale object with a validator is kept for revalidation.
     pub keep: Duration,
-    /// Heuristic freshness as a fraction of the `Last-Modified` age (0: off, the default, so
-    /// a response without explicit freshness is not stored).
+    /// Heuristic freshness (RFC 9111 section 4.2.2) as a fraction of the time since
+    /// `Last-Modified`, for heuristically cacheable statuses only (0: off, the default, so a
+    /// response without explicit freshness is not stored).
     pub heuristic_fraction: f32,
+    /// The longest heuristic freshness lifetime.
+    pub heuristic_max: Duration,
+    /// The cache-specific targeted field (RFC 9213) that overrides `CDN-Cache-Control` and
+    /// `Cache-Control` for this cache; never sent to clients. Default `vanish-cache-control`.
+    pub targeted_field: HeaderName,
+    /// Honour a client's `no-cache`, `Pragma: no-cache`, `max-age` and `min-fresh` by
+    /// revalidating a fresh stored response (the default). `false`: any client can no longer
+    /// make the cache go to the origin for a fresh object (a shared cache's load guard).
+    pub client_revalidation: bool,
     /// Response headers read for tags.
     pub tag_headers: Vec<TagHeader>,
     /// Remove the tag headers from responses sent to clients.
@@ -65,6 +77,9 @@ impl Default for CacheConfig {
             default_stale_if_error: Duration::ZERO,
             keep: Duration::from_secs(600),
             heuristic_fraction: 0.0,
+            heuristic_max: Duration::from_secs(24 * 3600),
+            targeted_field: HeaderName::from_static("vanish-cache-control"),
+            client_revalidation: true,
             tag_headers: TagHeader::all_default(),
             strip_tag_headers: true,
             name: "vanish".to_owned(),

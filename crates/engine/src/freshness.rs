@@ -1,8 +1,10 @@
 //! Storability and freshness: may a response be stored, and for how long is it fresh.
 //!
-//! Owns the bridge to `http-cache-semantics` (which holds the RFC 9111 rules) plus the rules a
-//! shared page cache adds on top: no heuristic freshness by default, `Set-Cookie` not stored
-//! unless configured, `Vary: *` never stored, and the stale windows of RFC 5861. It neither
+//! Owns the verdict on an origin response: RFC 9111 section 3 storability (with the lifetime,
+//! age and status rules of [`crate::lifetime`]) plus the rules a shared page cache adds on
+//! top: no heuristic freshness by default, `Set-Cookie` not stored unless configured, `Vary: *`
+//! never stored, and the stale windows of RFC 5861. It still builds the `http-cache-semantics`
+//! policy an object keeps for revalidation, but no longer asks it for decisions. It neither
 //! stores nor serves anything.
 
 use std::time::{Duration, SystemTime};
@@ -11,7 +13,9 @@ use http::{request, response, HeaderMap, HeaderName, HeaderValue};
 use http_cache_semantics::{CacheOptions, CachePolicy};
 
 use crate::config::CacheConfig;
+use crate::directives::Directives;
 use crate::key::ResourceKey;
+use crate::lifetime::{corrected_initial_age, lifetime, status_and_no_store_allow, InForce};
 use crate::object::Timing;
 use crate::variant::{Vary, VaryNames};
 
@@ -20,7 +24,8 @@ use crate::variant::{Vary, VaryNames};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Overrides {
     /// Freshness lifetime to use instead of the response's (responses that may not be stored
-    /// at all, e.g. `private` or `no-store`, still are not).
+    /// at all, e.g. `private` or `no-store`, still are not; error statuses keep their own
+    /// lifetime, see `ROUTE_TTL_STATUSES`).
     pub ttl: Option<Duration>,
     /// Statuses that may be stored (others are not).
     pub cacheable_status: Option<Vec<u16>>,
@@ -97,10 +102,16 @@ pub fn cache_options(config: &CacheConfig) -> CacheOptions {
 }
 
 /// Decides whether a response to a request may be stored, and computes its timing, with a
-/// route's [`Overrides`].
+/// route's [`Overrides`]. `sent` is when the request went to the origin and `now` when the
+/// response arrived (their difference counts in the response's age).
+///
+/// The rules are the engine's own ([`crate::lifetime`]): the directives in force (targeted
+/// fields first), storability by status, the freshness lifetime and the corrected age; the
+/// `http-cache-semantics` policy is still built, for revalidation's header merging.
 pub fn evaluate(
     req: &request::Parts,
     res: &response::Parts,
+    sent: SystemTime,
     now: SystemTime,
     config: &CacheConfig,
     overrides: &Overrides,
@@ -123,67 +134,43 @@ pub fn evaluate(
         metrics::counter!("vanish_limit_hits_total", "limit" => "tags").increment(1);
         return Verdict::Pass(NotStored::TagLimit);
     }
-    if res.headers.contains_key(http::header::SET_COOKIE) && !config.store_set_cookie {
+    let set_cookie = res.headers.contains_key(http::header::SET_COOKIE);
+    if set_cookie && !config.store_set_cookie {
         return Verdict::Pass(NotStored::SetCookie);
     }
-    let cc = CacheControl::parse(&res.headers);
-    let explicit =
-        cc.s_maxage.is_some() || cc.max_age.is_some() || res.headers.contains_key("expires");
-    let set_cookie = res.headers.contains_key(http::header::SET_COOKIE);
-    let policy = if set_cookie || (overrides.ttl.is_some() && !explicit) {
-        // Judge a copy: without Set-Cookie when configured to store it (the crate would refuse
-        // it freshness), and with the route's TTL as max-age when the origin gave none (a TTL
-        // override never lifts no-store, private or Authorization).
-        let mut res2 = response::Builder::new()
-            .status(res.status)
-            .body(())
-            .unwrap();
-        *res2.headers_mut() = res.headers.clone();
-        res2.headers_mut().remove(http::header::SET_COOKIE);
-        if let (Some(ttl), false) = (overrides.ttl, explicit) {
-            if let Ok(v) = HeaderValue::from_str(&format!("max-age={}", ttl.as_secs())) {
-                res2.headers_mut().append(http::header::CACHE_CONTROL, v);
-            }
-        }
-        CachePolicy::new_options(req, &res2.into_parts().0, now, cache_options(config))
-    } else {
-        CachePolicy::new_options(req, res, now, cache_options(config))
-    };
-    if !policy.is_storable() {
+    let rules = InForce::of(&res.headers, config);
+    if !may_store(req, res, &rules) {
         return Verdict::Pass(NotStored::Forbidden);
     }
+    let found = lifetime(&res.headers, res.status, &rules, now, config);
     let has_validator = res.headers.contains_key(http::header::ETAG)
         || res.headers.contains_key(http::header::LAST_MODIFIED);
+    let no_cache = rules.has("no-cache");
     // `no-cache` with a validator is worth storing: every use revalidates cheaply.
-    let revalidate_always = cc.no_cache && has_validator;
-    if !explicit
-        && !revalidate_always
-        && overrides.ttl.is_none()
-        && config.heuristic_fraction <= 0.0
-    {
+    let revalidate_always = no_cache && has_validator;
+    // A route's TTL applies to the statuses a cache stores without being told to (error
+    // statuses keep the lifetime their origin gave them, if any).
+    let route_ttl = overrides
+        .ttl
+        .filter(|_| ROUTE_TTL_STATUSES.contains(&res.status.as_u16()));
+    if found.is_none() && !revalidate_always && route_ttl.is_none() {
         return Verdict::Pass(NotStored::NoExplicitFreshness);
     }
-    let ttl = match overrides.ttl {
-        Some(t) if !cc.no_cache && !cc.proxy_revalidate => t,
-        _ => policy.time_to_live(now),
+    let age = corrected_initial_age(&res.headers, sent, now);
+    let ttl = match route_ttl {
+        Some(t) if !no_cache && !rules.has("proxy-revalidate") => t,
+        _ => found
+            .map(|l| l.lifetime.saturating_sub(age))
+            .unwrap_or_default(),
     };
-    let may_serve_stale = !(cc.must_revalidate || cc.proxy_revalidate || cc.no_cache);
-    let (swr, sie) = if may_serve_stale {
-        (
-            cc.stale_while_revalidate
-                .or(overrides.grace)
-                .unwrap_or(config.default_stale_while_revalidate),
-            cc.stale_if_error.unwrap_or(config.default_stale_if_error),
-        )
-    } else {
-        (Duration::ZERO, Duration::ZERO)
-    };
+    let (swr, sie) = stale_windows(&rules, config, overrides);
     if ttl.is_zero() && swr.is_zero() && sie.is_zero() && !has_validator {
         return Verdict::Pass(NotStored::ExpiresImmediately);
     }
+    let policy = crate_policy(req, res, set_cookie, now, config);
     let timing = Timing {
         stored_at: now,
-        age_at_store: policy.age(now),
+        age_at_store: age,
         ttl_at_store: ttl,
         stale_while_revalidate: swr,
         stale_if_error: sie,
@@ -195,6 +182,82 @@ pub fn evaluate(
         timing,
         tags,
     }
+}
+
+/// Statuses a route's TTL applies to: those `http-cache-semantics` stored before the engine
+/// owned the rules (the heuristically cacheable ones and the redirects), so a route's TTL never
+/// turns an error into a long-lived object.
+const ROUTE_TTL_STATUSES: [u16; 14] = [
+    200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 501,
+];
+
+/// RFC 9111 section 3 for a shared cache: the request's `no-store`, the status, `no-store`,
+/// `private`, and `Authorization` (stored only with `public`, `s-maxage` or
+/// `must-revalidate`). Directive names are case-insensitive.
+fn may_store(req: &request::Parts, res: &response::Parts, rules: &InForce) -> bool {
+    let asked = Directives::parse(
+        req.headers
+            .get_all(http::header::CACHE_CONTROL)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    );
+    let authorized = !req.headers.contains_key(http::header::AUTHORIZATION)
+        || ["public", "s-maxage", "must-revalidate"]
+            .iter()
+            .any(|d| rules.has(d));
+    !asked.has("no-store")
+        && status_and_no_store_allow(res.status, rules)
+        && !rules.has("private")
+        && authorized
+}
+
+/// `stale-while-revalidate` and `stale-if-error` (RFC 5861), or the route's and the
+/// configuration's defaults; none when the response forbids serving it stale (an explicit
+/// `stale-*` directive next to `s-maxage` is the origin's own permission and holds).
+fn stale_windows(
+    rules: &InForce,
+    config: &CacheConfig,
+    overrides: &Overrides,
+) -> (Duration, Duration) {
+    let hard_no = ["must-revalidate", "proxy-revalidate", "no-cache"]
+        .iter()
+        .any(|d| rules.has(d));
+    if hard_no {
+        return (Duration::ZERO, Duration::ZERO);
+    }
+    let swr = rules.secs("stale-while-revalidate", 0);
+    let sie = rules.secs("stale-if-error", 0);
+    if rules.has("s-maxage") {
+        return (swr.unwrap_or_default(), sie.unwrap_or_default());
+    }
+    (
+        swr.or(overrides.grace)
+            .unwrap_or(config.default_stale_while_revalidate),
+        sie.unwrap_or(config.default_stale_if_error),
+    )
+}
+
+/// The `http-cache-semantics` policy kept with an object (revalidation merges a `304`'s
+/// headers with it), built from the response without `Set-Cookie` when one is stored.
+fn crate_policy(
+    req: &request::Parts,
+    res: &response::Parts,
+    set_cookie: bool,
+    now: SystemTime,
+    config: &CacheConfig,
+) -> CachePolicy {
+    if !set_cookie {
+        return CachePolicy::new_options(req, res, now, cache_options(config));
+    }
+    let mut copy = response::Builder::new()
+        .status(res.status)
+        .body(())
+        .unwrap()
+        .into_parts()
+        .0;
+    copy.headers = res.headers.clone();
+    copy.headers.remove(http::header::SET_COOKIE);
+    CachePolicy::new_options(req, &copy, now, cache_options(config))
 }
 
 /// The canonical request a stored object's policy is built from: the host, the varied
@@ -240,54 +303,6 @@ pub fn canonical_headers(
     headers
 }
 
-/// The response `Cache-Control` directives the engine reads itself.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct CacheControl {
-    /// `max-age`.
-    pub max_age: Option<Duration>,
-    /// `s-maxage`.
-    pub s_maxage: Option<Duration>,
-    /// `stale-while-revalidate`.
-    pub stale_while_revalidate: Option<Duration>,
-    /// `stale-if-error`.
-    pub stale_if_error: Option<Duration>,
-    /// `must-revalidate`.
-    pub must_revalidate: bool,
-    /// `proxy-revalidate`.
-    pub proxy_revalidate: bool,
-    /// `no-cache` (without field names).
-    pub no_cache: bool,
-}
-
-impl CacheControl {
-    /// Parses every `Cache-Control` header.
-    pub fn parse(headers: &HeaderMap) -> CacheControl {
-        let mut cc = CacheControl::default();
-        for v in headers.get_all(http::header::CACHE_CONTROL) {
-            let Ok(s) = v.to_str() else { continue };
-            for part in s.split(',') {
-                let mut kv = part.splitn(2, '=');
-                let k = kv.next().unwrap_or("").trim().to_ascii_lowercase();
-                let secs = kv
-                    .next()
-                    .and_then(|v| v.trim().trim_matches('"').parse::<u64>().ok())
-                    .map(Duration::from_secs);
-                match k.as_str() {
-                    "max-age" => cc.max_age = secs.or(Some(Duration::ZERO)),
-                    "s-maxage" => cc.s_maxage = secs.or(Some(Duration::ZERO)),
-                    "stale-while-revalidate" => cc.stale_while_revalidate = secs,
-                    "stale-if-error" => cc.stale_if_error = secs,
-                    "must-revalidate" => cc.must_revalidate = true,
-                    "proxy-revalidate" => cc.proxy_revalidate = true,
-                    "no-cache" => cc.no_cache = true,
-                    _ => {}
-                }
-            }
-        }
-        cc
-    }
-}
-
 /// True when a client request carries directives that need the full RFC 9111 evaluation
 /// (`Cache-Control` or `Pragma`), rather than the plain freshness check.
 pub fn request_has_directives(headers: &HeaderMap) -> bool {
@@ -315,10 +330,12 @@ mod tests {
         for (k, v) in res_headers {
             res = res.header(*k, *v);
         }
+        let now = SystemTime::now();
         evaluate(
             &req.body(()).unwrap().into_parts().0,
             &res.body(()).unwrap().into_parts().0,
-            SystemTime::now(),
+            now,
+            now,
             cfg,
             &Overrides::default(),
         )

@@ -9,6 +9,8 @@
 //! - [`forwarding`]: what of a client's request travels on (the entrance every request passes);
 //! - [`key`] and [`variant`]: which resource and which variant a request names;
 //! - [`object`]: what is stored (a [`object::Head`] and a body);
+//! - [`directives`]: the syntax of `Cache-Control` and the targeted fields of RFC 9213;
+//! - [`lifetime`]: the directives in force, freshness lifetime and age of a response;
 //! - [`freshness`]: whether a response may be stored, and for how long it is fresh;
 //! - [`policy`]: how a request becomes a key, per route;
 //! - [`purge`]: invalidation: what a purge names, its dialects, the index that finds matches in
@@ -26,11 +28,13 @@ pub mod cache;
 pub mod cache_status;
 pub mod coalesce;
 pub mod config;
+pub mod directives;
 pub mod forwarding;
 pub mod freshness;
 pub mod headers;
 pub mod invalidator;
 pub mod key;
+pub mod lifetime;
 pub mod object;
 pub mod origin;
 pub mod policy;

@@ -431,6 +431,14 @@ pub struct CacheSection {
     /// Compare requests' `Vary` values in their meaning-preserving normal form (default
     /// true); false compares them byte for byte.
     pub normalize_vary: Option<bool>,
+    /// Vanish's own targeted field (RFC 9213), default `Vanish-Cache-Control`.
+    pub targeted_field: Option<String>,
+    /// Honour clients' `no-cache` / `max-age` / `min-fresh` on fresh objects (default true).
+    pub client_revalidation: Option<bool>,
+    /// Heuristic freshness as a fraction of the time since `Last-Modified` (default 0: off).
+    pub heuristic_fraction: Option<f32>,
+    /// The longest heuristic freshness, e.g. `"1d"`.
+    pub heuristic_max: Option<Setting<Span>>,
 }
 
 impl CacheSection {
@@ -477,8 +485,38 @@ impl CacheSection {
                 Some(true) => ValueForm::Normal,
                 None => d.vary_values,
             },
+            targeted_field: self.targeted_field()?.unwrap_or(d.targeted_field.clone()),
+            client_revalidation: self.client_revalidation.unwrap_or(d.client_revalidation),
+            heuristic_fraction: self.heuristic_fraction()?.unwrap_or(d.heuristic_fraction),
+            heuristic_max: get(&self.heuristic_max, "cache.heuristic_max", d.heuristic_max)?,
             ..d
         })
+    }
+
+    fn targeted_field(&self) -> Result<Option<http::HeaderName>, SettingError> {
+        let Some(name) = &self.targeted_field else {
+            return Ok(None);
+        };
+        let key = "cache.targeted_field";
+        let parsed = http::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| SettingError::new(key, format!("{name:?} is not a header name")))?;
+        if parsed == http::header::CACHE_CONTROL || parsed.as_str() == "cdn-cache-control" {
+            return Err(SettingError::new(
+                key,
+                format!("{name:?} is not cache-specific (Vanish reads it anyway)"),
+            ));
+        }
+        Ok(Some(parsed))
+    }
+
+    fn heuristic_fraction(&self) -> Result<Option<f32>, SettingError> {
+        match self.heuristic_fraction {
+            Some(f) if !(0.0..=1.0).contains(&f) => Err(SettingError::new(
+                "cache.heuristic_fraction",
+                format!("must be between 0 and 1, got {f}"),
+            )),
+            other => Ok(other),
+        }
     }
 }
 
@@ -1159,5 +1197,46 @@ mod tests {
                 .starts_with("limits.max_origin_connections: must be at most"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn freshness_settings() {
+        let f = parse_file(
+            "[cache]\ntargeted_field = \"Edge-Cache-Control\"\nclient_revalidation = false\n\
+             heuristic_fraction = 0.1\nheuristic_max = \"1h\"\n",
+        )
+        .unwrap();
+        let c = f.cache.resolve().unwrap();
+        assert_eq!(c.targeted_field.as_str(), "edge-cache-control");
+        assert!(!c.client_revalidation);
+        assert_eq!(c.heuristic_fraction, 0.1);
+        assert_eq!(c.heuristic_max, std::time::Duration::from_secs(3600));
+        let d = parse_file("").unwrap().cache.resolve().unwrap();
+        assert_eq!(d.targeted_field.as_str(), "vanish-cache-control");
+        assert!(d.client_revalidation);
+        assert_eq!(d.heuristic_fraction, 0.0);
+        // (TOML, the error's start)
+        let bad = [
+            (
+                "targeted_field = \"cache-control\"",
+                "cache.targeted_field:",
+            ),
+            (
+                "targeted_field = \"CDN-Cache-Control\"",
+                "cache.targeted_field:",
+            ),
+            ("targeted_field = \"a b\"", "cache.targeted_field:"),
+            ("heuristic_fraction = 1.5", "cache.heuristic_fraction:"),
+            ("heuristic_fraction = -0.1", "cache.heuristic_fraction:"),
+            ("heuristic_max = 5", "cache.heuristic_max:"),
+        ];
+        for (toml, want) in bad {
+            let e = parse_file(&format!("[cache]\n{toml}\n"))
+                .unwrap()
+                .cache
+                .resolve()
+                .unwrap_err();
+            assert!(e.to_string().starts_with(want), "{toml}: {e}");
+        }
     }
 }

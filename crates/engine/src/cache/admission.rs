@@ -29,13 +29,14 @@ pub(super) fn clean_stored_headers(config: &CacheConfig, headers: &mut HeaderMap
     }
 }
 
-/// Judges `res`, the origin's answer to a client request with headers `client` for `key`,
-/// and builds the head of the object a shared cache may keep of it; the error says why it
-/// may not be stored.
+/// Judges `res`, the origin's answer (requested at `sent`, received at `now`) to a client
+/// request with headers `client` for `key`, and builds the head of the object a shared cache
+/// may keep of it; the error says why it may not be stored.
 pub(super) fn admit(
     key: &ResourceKey,
     client: &HeaderMap,
     res: &response::Parts,
+    sent: SystemTime,
     now: SystemTime,
     config: &CacheConfig,
     overrides: &Overrides,
@@ -47,7 +48,8 @@ pub(super) fn admit(
     };
     let form = config.vary_values;
     let canonical = canonical_request(key, &vary.values_in(client, form), client);
-    let (policy, vary, timing, tags) = match evaluate(&canonical, res, now, config, overrides) {
+    let (policy, vary, timing, tags) = match evaluate(&canonical, res, sent, now, config, overrides)
+    {
         Verdict::Store {
             policy,
             vary,
@@ -109,6 +111,7 @@ impl CachedObject {
             &key,
             request_headers,
             &parts,
+            now,
             now,
             config,
             &Overrides::default(),

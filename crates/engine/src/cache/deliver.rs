@@ -23,6 +23,15 @@ pub(super) fn strip_tags(config: &CacheConfig, headers: &mut HeaderMap) {
     }
 }
 
+/// Removes what is for this cache only: its targeted field (RFC 9213; `CDN-Cache-Control`
+/// travels on for the CDNs in front) and, when configured, the tag headers.
+fn strip_cache_only(config: &CacheConfig, headers: &mut HeaderMap) {
+    headers.remove(&config.targeted_field);
+    if config.strip_tag_headers {
+        strip_tags(config, headers);
+    }
+}
+
 /// A fresh (or stale-while-revalidate) hit.
 pub fn hit(
     config: &CacheConfig,
@@ -82,6 +91,7 @@ pub fn object(
     let mut res = Response::new(body);
     *res.status_mut() = obj.status;
     let mut headers = obj.headers.clone();
+    headers.remove(&config.targeted_field);
     headers.insert(header::AGE, age);
     headers.insert(CACHE_STATUS, status.to_header(&config.name));
     *res.headers_mut() = headers;
@@ -96,6 +106,7 @@ pub fn from_parts_and_body(
     body: Bytes,
     status: CacheStatus,
 ) -> Response<CacheBody> {
+    strip_cache_only(config, &mut parts.headers);
     parts
         .headers
         .insert(CACHE_STATUS, status.to_header(&config.name));
@@ -119,9 +130,7 @@ pub fn passed(
     head: bool,
 ) -> Response<CacheBody> {
     strip_hop_by_hop(&mut parts.headers);
-    if config.strip_tag_headers {
-        strip_tags(config, &mut parts.headers);
-    }
+    strip_cache_only(config, &mut parts.headers);
     parts
         .headers
         .insert(CACHE_STATUS, status.to_header(&config.name));
@@ -156,6 +165,23 @@ pub fn error(config: &CacheConfig, status: StatusCode, message: &str) -> Respons
     }
     cs.detail = Some(detail);
     h.insert(CACHE_STATUS, cs.to_header(&config.name));
+    res
+}
+
+/// `504` to an `only-if-cached` request that nothing stored may answer (RFC 9111 section
+/// 5.2.1.7); the origin was not contacted.
+pub fn only_if_cached(config: &CacheConfig) -> Response<CacheBody> {
+    metrics::counter!("vanish_requests_total", "result" => "only-if-cached").increment(1);
+    let mut res = error(
+        config,
+        StatusCode::GATEWAY_TIMEOUT,
+        "only-if-cached and no stored response may be used",
+    );
+    let mut cs = CacheStatus::forward(Fwd::Miss);
+    cs.fwd = None;
+    cs.detail = Some("only-if-cached");
+    res.headers_mut()
+        .insert(CACHE_STATUS, cs.to_header(&config.name));
     res
 }
 

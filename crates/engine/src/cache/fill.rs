@@ -129,6 +129,7 @@ impl<S: Store + Clone> Cache<S> {
         let head = req.method == Method::HEAD;
         let epoch = self.inner.store.epoch();
         let origin_req = origin_request(&req, stale.as_deref(), true);
+        let sent = SystemTime::now();
         let result = origin
             .fetch(origin_req)
             .await
@@ -198,7 +199,15 @@ impl<S: Store + Clone> Cache<S> {
         let mut parts = parts;
         parts.headers = detach(&parts.headers);
         let now = SystemTime::now();
-        let admitted = admission::admit(&key, &req.headers, &parts, now, config, &rule.overrides);
+        let admitted = admission::admit(
+            &key,
+            &req.headers,
+            &parts,
+            sent,
+            now,
+            config,
+            &rule.overrides,
+        );
         let too_large = parts
             .headers
             .get(header::CONTENT_LENGTH)
@@ -220,6 +229,11 @@ impl<S: Store + Clone> Cache<S> {
             }
             Ok(object_head) => object_head,
         };
+        // The corrected initial age (RFC 9111 section 4.2.3): a delayed or aged response says so.
+        let age = object_head.timing.age_at_store.as_secs();
+        if age > 0 || parts.headers.contains_key(header::AGE) {
+            parts.headers.insert(header::AGE, age.into());
+        }
         let (tx, rx) = if head {
             (None, CacheBody::empty())
         } else {

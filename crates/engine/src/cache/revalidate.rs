@@ -69,21 +69,28 @@ impl<S: Store + Clone> Cache<S> {
         let mut res_parts = Response::new(()).into_parts().0;
         res_parts.status = old.status;
         res_parts.headers = headers;
-        let new_obj =
-            match admission::admit(&key, &req.headers, &res_parts, now, config, &rule.overrides) {
-                Ok(mut object_head) => {
-                    // The same variant of the same resource, with its tags: only the head changed.
-                    object_head.meta.vary_values = old.meta.vary_values.clone();
-                    object_head.meta.tags = old.meta.tags.clone();
-                    object_head.variant = old.variant.clone();
-                    object_head.vary = old.vary.clone();
-                    Some(CachedObject::new(object_head, old.body.clone()))
-                }
-                Err(reason) => {
-                    status.detail = Some(reason.as_str());
-                    None
-                }
-            };
+        let new_obj = match admission::admit(
+            &key,
+            &req.headers,
+            &res_parts,
+            now,
+            now,
+            config,
+            &rule.overrides,
+        ) {
+            Ok(mut object_head) => {
+                // The same variant of the same resource, with its tags: only the head changed.
+                object_head.meta.vary_values = old.meta.vary_values.clone();
+                object_head.meta.tags = old.meta.tags.clone();
+                object_head.variant = old.variant.clone();
+                object_head.vary = old.vary.clone();
+                Some(CachedObject::new(object_head, old.body.clone()))
+            }
+            Err(reason) => {
+                status.detail = Some(reason.as_str());
+                None
+            }
+        };
         let Some(new_obj) = new_obj else {
             if let Some(l) = leader {
                 l.finish(Outcome::NotStored);

@@ -53,17 +53,28 @@ impl<S: Store + Clone> Cache<S> {
             metrics::counter!("vanish_requests_total", "result" => "bypass").increment(1);
             return self.pass(req, origin, Fwd::Bypass).await;
         }
+        let asks = lookup::Asks::of(&req.headers);
+        let config = &self.inner.config;
         let mut rounds = 0;
         loop {
             rounds += 1;
             let now = SystemTime::now();
             let found = self.lookup(&key, &req.headers, now).await;
             let (stale, fwd) = match &found {
+                None if asks.only_if_cached => return deliver::only_if_cached(config),
                 None => (None, Fwd::Miss),
-                Some(obj) => match lookup::judge(obj, &req, now) {
+                Some(obj) => match lookup::judge(obj, &asks, now, config) {
                     Judgement::Fresh => {
                         metrics::counter!("vanish_requests_total", "result" => "hit").increment(1);
-                        return deliver::hit(&self.inner.config, obj, &req, now, None);
+                        return deliver::hit(config, obj, &req, now, None);
+                    }
+                    Judgement::StaleAccepted => {
+                        metrics::counter!("vanish_requests_total", "result" => "stale")
+                            .increment(1);
+                        return deliver::hit(config, obj, &req, now, Some("max-stale"));
+                    }
+                    Judgement::Revalidate(_) if asks.only_if_cached => {
+                        return deliver::only_if_cached(config)
                     }
                     Judgement::StaleWhileRevalidate => {
                         metrics::counter!("vanish_requests_total", "result" => "stale")
@@ -96,7 +107,7 @@ impl<S: Store + Clone> Cache<S> {
                     // (stores happen before flights end): look once more before filling again.
                     let now = SystemTime::now();
                     if let Some(obj) = self.lookup(&key, &req.headers, now).await {
-                        if lookup::judge(&obj, &req, now) == Judgement::Fresh {
+                        if lookup::judge(&obj, &asks, now, config) == Judgement::Fresh {
                             leader.finish(Outcome::Stored);
                             metrics::counter!("vanish_requests_total", "result" => "hit")
                                 .increment(1);
