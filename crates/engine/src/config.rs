@@ -49,6 +49,9 @@ pub struct CacheConfig {
     /// Who may set forwarding headers (`X-Forwarded-*`, `Forwarded`, ...): by default nobody,
     /// so every client-sent one is dropped (see [`crate::forwarding`]).
     pub forwarding: Forwarding,
+    /// Most range-specs a client's `Range` header may hold; a header with more is ignored
+    /// and the whole response is served (RFC 9110 section 14.2 allows it).
+    pub max_ranges: usize,
 }
 
 impl Default for CacheConfig {
@@ -68,6 +71,7 @@ impl Default for CacheConfig {
             max_tags: 256,
             max_tag_bytes: 512,
             forwarding: Forwarding::default(),
+            max_ranges: 100,
         }
     }
 }

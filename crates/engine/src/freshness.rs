@@ -49,6 +49,8 @@ pub enum NotStored {
     Bypass,
     /// More tags, or a longer tag, than the limits allow.
     TagLimit,
+    /// A `206 Partial Content`: part of a representation is never stored as the whole.
+    Partial,
 }
 
 impl NotStored {
@@ -64,6 +66,7 @@ impl NotStored {
             NotStored::Status => "status",
             NotStored::Bypass => "bypass",
             NotStored::TagLimit => "tag-limit",
+            NotStored::Partial => "partial",
         }
     }
 }
