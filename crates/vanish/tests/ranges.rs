@@ -446,3 +446,41 @@ async fn an_origin_answering_206_to_everything_is_never_stored() {
         assert_eq!(origin.count("/p"), 3 * round, "nothing stored, ever");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revalidated_object_answers_the_range_from_the_kept_body() {
+    let body = body_of(3000);
+    let b2 = body.clone();
+    let (origin, v) = pair(move |s, _| {
+        let validated = s
+            .headers
+            .get("if-none-match")
+            .is_some_and(|t| t == "\"r1\"");
+        let reply = if validated {
+            Reply::ok("").status(304)
+        } else {
+            Reply::ok(b2.clone())
+        };
+        // Stored, but stale at once: every use revalidates.
+        reply
+            .header("cache-control", "public, max-age=0")
+            .header("etag", "\"r1\"")
+    })
+    .await;
+    let first = get(&v.url("/r")).await;
+    assert_eq!(first.body, body);
+    let got = get_with(&v.url("/r"), &[("range", "bytes=2990-")]).await;
+    assert_eq!(got.status, 206, "{}", got.cache_status());
+    assert!(
+        got.cache_status().contains("fwd-status=304"),
+        "{}",
+        got.cache_status()
+    );
+    assert_eq!(got.header("content-range"), Some("bytes 2990-2999/3000"));
+    assert_eq!(got.body, body[2990..]);
+    assert_eq!(origin.count("/r"), 2);
+    assert!(
+        origin.last().headers.get("range").is_none(),
+        "the revalidation asks for the whole object"
+    );
+}
