@@ -484,3 +484,16 @@ async fn a_revalidated_object_answers_the_range_from_the_kept_body() {
         "the revalidation asks for the whole object"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_range_miss_of_an_error_is_answered_once_with_the_error() {
+    let (origin, v) = pair(|_, _| Reply::ok("origin trouble").status(500)).await;
+    let got = get_with(&v.url("/e"), &[("range", "bytes=0-3")]).await;
+    assert_eq!(got.status, 500);
+    assert_eq!(got.body, "origin trouble");
+    assert_eq!(
+        origin.count("/e"),
+        1,
+        "a range of an error is not asked again"
+    );
+}

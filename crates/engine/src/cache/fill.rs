@@ -179,7 +179,9 @@ impl<S: Store + Clone> Cache<S> {
             .is_some_and(|len| len > config.max_object_size as u64);
         let mut status = CacheStatus::forward(fwd);
         status.fwd_status = Some(parts.status.as_u16());
-        let wants_range = range::asks(&req.headers, config.max_ranges);
+        // A range is answered from a stored 200; another status is served as it came.
+        let wants_range = range::asks(&req.headers, config.max_ranges)
+            && matches!(parts.status, StatusCode::OK | StatusCode::PARTIAL_CONTENT);
         let object_head = match admitted {
             Ok(_) if too_large => Err(NotStored::TooLarge),
             Err(reason) => Err(reason),
@@ -187,7 +189,8 @@ impl<S: Store + Clone> Cache<S> {
         };
         let object_head = match object_head {
             Err(reason) if wants_range => {
-                // Nothing will be stored to answer the range from: the origin answers it.
+                // Nothing will be stored to answer the range from: the origin answers it
+                // (for a 206, the origin's part of something else is not the client's part).
                 finish(leader, Outcome::NotStored);
                 drop(body);
                 return self.pass(req, origin, fwd, Some(reason.as_str())).await;

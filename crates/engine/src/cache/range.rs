@@ -429,26 +429,18 @@ mod tests {
             ("last-modified", lm),
             ("date", "Wed, 21 Oct 2015 07:28:01 GMT"),
         ]);
-        let table: &[(&[(&str, &str)], &HeaderMap, bool)] = &[
-            (&[], &stored, true),
-            (&[("if-range", "\"v1\"")], &stored, true),
-            (&[("if-range", "\"v2\"")], &stored, false),
-            (&[("if-range", "W/\"v1\"")], &stored, false),
-            (&[("if-range", lm)], &stored, true),
-            (
-                &[("if-range", "Wed, 21 Oct 2015 07:28:01 GMT")],
-                &stored,
-                false,
-            ),
-            (&[("if-range", "garbage")], &stored, false),
-            (
-                &[("if-range", "\"v1\""), ("if-range", "\"v1\"")],
-                &stored,
-                false,
-            ),
+        let table: &[(&[(&str, &str)], bool)] = &[
+            (&[], true),
+            (&[("if-range", "\"v1\"")], true),
+            (&[("if-range", "\"v2\"")], false),
+            (&[("if-range", "W/\"v1\"")], false),
+            (&[("if-range", lm)], true),
+            (&[("if-range", "Wed, 21 Oct 2015 07:28:01 GMT")], false),
+            (&[("if-range", "garbage")], false),
+            (&[("if-range", "\"v1\""), ("if-range", "\"v1\"")], false),
         ];
-        for (req, stored, want) in table {
-            assert_eq!(if_range_holds(&h(req), stored), *want, "{req:?}");
+        for (req, want) in table {
+            assert_eq!(if_range_holds(&h(req), &stored), *want, "{req:?}");
         }
         // A weak stored tag never matches; a Last-Modified as late as Date is weak.
         let weak = h(&[("etag", "W/\"v1\""), ("last-modified", lm), ("date", lm)]);
