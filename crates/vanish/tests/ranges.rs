@@ -497,3 +497,26 @@ async fn a_range_miss_of_an_error_is_answered_once_with_the_error() {
         "a range of an error is not asked again"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_range_misses_share_one_whole_object_fill() {
+    let body = body_of(5000);
+    let b2 = body.clone();
+    let (origin, v) = pair(move |_, _| {
+        Reply::ok(b2.clone())
+            .header(CC60.0, CC60.1)
+            .delay(std::time::Duration::from_millis(300))
+    })
+    .await;
+    let url = v.url("/c");
+    let (a, b, c) = tokio::join!(
+        get_with(&url, &[("range", "bytes=0-9")]),
+        get_with(&url, &[("range", "bytes=-10")]),
+        get_with(&url, &[("range", "bytes=0-1,3-4")]),
+    );
+    assert_eq!((a.status, b.status, c.status), (206, 206, 206));
+    assert_eq!(a.body, body[..10]);
+    assert_eq!(b.body, body[4990..]);
+    assert_eq!(multipart(&c).len(), 2);
+    assert_eq!(origin.count("/c"), 1, "one fill for all three");
+}
