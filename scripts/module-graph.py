@@ -32,7 +32,8 @@ LAYERS = {
                    "policy::rules"]),
         ("storage", ["store", "invalidator"]),
         ("cache", ["cache", "cache::handle", "cache::serve", "cache::lookup", "cache::fill",
-                   "cache::admission", "cache::revalidate", "cache::deliver", "cache::forward",
+                   "cache::admission", "cache::revalidate", "cache::deliver", "cache::range",
+                   "cache::forward",
                    "cache::unsafe_methods"]),
     ],
     "crates/redis/src": [

@@ -65,6 +65,9 @@ pub struct CacheConfig {
     /// How requests' values for `Vary` names are compared: in their meaning-preserving normal
     /// form (the default; see [`crate::vary_normalize`]) or byte for byte.
     pub vary_values: ValueForm,
+    /// Most range-specs a client's `Range` header may hold; a header with more is ignored
+    /// and the whole response is served (RFC 9110 section 14.2 allows it).
+    pub max_ranges: usize,
 }
 
 impl Default for CacheConfig {
@@ -88,6 +91,7 @@ impl Default for CacheConfig {
             max_tag_bytes: 512,
             forwarding: Forwarding::default(),
             vary_values: ValueForm::Normal,
+            max_ranges: 100,
         }
     }
 }

@@ -54,6 +54,8 @@ pub enum NotStored {
     Bypass,
     /// More tags, or a longer tag, than the limits allow.
     TagLimit,
+    /// A `206 Partial Content`: part of a representation is never stored as the whole.
+    Partial,
 }
 
 impl NotStored {
@@ -69,6 +71,7 @@ impl NotStored {
             NotStored::Status => "status",
             NotStored::Bypass => "bypass",
             NotStored::TagLimit => "tag-limit",
+            NotStored::Partial => "partial",
         }
     }
 }

@@ -536,6 +536,9 @@ pub struct LimitsSection {
     pub max_tag_bytes: Option<usize>,
     /// Selectors per purge request (default 1000; answered 400 past it).
     pub max_selectors: Option<usize>,
+    /// Range-specs in one `Range` header (default 100; a header with more is ignored and the
+    /// whole response served).
+    pub max_ranges: Option<usize>,
     /// Admin request body (default `1MiB`; answered 413 past it).
     pub max_admin_body: Option<Setting<Size>>,
     /// Concurrent requests to the origin (default 512; others wait up to the response timeout).
@@ -567,6 +570,8 @@ pub struct Limits {
     pub max_tag_bytes: usize,
     /// Selectors per purge request.
     pub max_selectors: usize,
+    /// Range-specs per `Range` header.
+    pub max_ranges: usize,
     /// Admin request body.
     pub max_admin_body: usize,
     /// Concurrent origin requests.
@@ -591,6 +596,7 @@ impl Default for Limits {
             max_tags: cache.max_tags,
             max_tag_bytes: cache.max_tag_bytes,
             max_selectors: 1000,
+            max_ranges: cache.max_ranges,
             max_admin_body: 1024 * 1024,
             max_origin_connections: 512,
             max_client_connections: 10_000,
@@ -642,6 +648,7 @@ impl LimitsSection {
             max_tags: positive(self.max_tags, "limits.max_tags", d.max_tags)?,
             max_tag_bytes: positive(self.max_tag_bytes, "limits.max_tag_bytes", d.max_tag_bytes)?,
             max_selectors: positive(self.max_selectors, "limits.max_selectors", d.max_selectors)?,
+            max_ranges: positive(self.max_ranges, "limits.max_ranges", d.max_ranges)?,
             max_admin_body: usize_size(
                 &self.max_admin_body,
                 "limits.max_admin_body",
@@ -830,6 +837,7 @@ impl Settings {
             origin_body_timeout: upstream.body_timeout,
             max_tags: limits.max_tags,
             max_tag_bytes: limits.max_tag_bytes,
+            max_ranges: limits.max_ranges,
             forwarding: server.forwarding,
             ..f.cache.resolve()?
         };
@@ -1116,6 +1124,15 @@ mod tests {
             e.to_string().starts_with("line 3:") && e.to_string().contains("unknown"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn max_ranges_reaches_the_engine_and_must_be_positive() {
+        let s = |toml: &str| Settings::from_parts(parse_file(toml).unwrap(), &o("http://h:1"));
+        assert_eq!(s("").unwrap().cache.max_ranges, 100);
+        assert_eq!(s("[limits]\nmax_ranges = 7\n").unwrap().cache.max_ranges, 7);
+        let e = s("[limits]\nmax_ranges = 0\n").unwrap_err();
+        assert!(e.to_string().starts_with("limits.max_ranges"), "{e}");
     }
 
     #[test]

@@ -41,6 +41,11 @@ pub(super) fn admit(
     config: &CacheConfig,
     overrides: &Overrides,
 ) -> Result<Head, NotStored> {
+    // The engine owns this rule, whatever `http-cache-semantics` or a route's
+    // `cacheable_status` say: an object is always a complete response.
+    if res.status == http::StatusCode::PARTIAL_CONTENT {
+        return Err(NotStored::Partial);
+    }
     // The canonical request is built from the varied headers, so read `Vary` first.
     let vary = match VaryNames::from_response(&res.headers) {
         Vary::Names(n) => n,

@@ -2,13 +2,15 @@
 //!
 //! Owns the headers the cache adds or removes on the way out (`Age`, `Cache-Status`,
 //! hop-by-hop and tag headers), `304` answers to clients' conditional requests, `HEAD`
-//! bodies, and the cache's own error responses. It decides nothing about freshness.
+//! bodies, and the cache's own error responses; ranges of stored `200`s are answered with
+//! `super::range`. It decides nothing about freshness.
 
 use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::{header, request, response, HeaderMap, HeaderValue, Method, Response, StatusCode};
 
+use super::range::{self, Selection};
 use crate::body::CacheBody;
 use crate::cache_status::{CacheStatus, Fwd, CACHE_STATUS};
 use crate::config::CacheConfig;
@@ -83,15 +85,42 @@ pub fn object(
         h.insert(CACHE_STATUS, status.to_header(&config.name));
         return res;
     }
+    let mut headers = obj.headers.clone();
+    headers.remove(&config.targeted_field);
+    let (code, body) = if obj.status == StatusCode::OK {
+        headers.insert(header::ACCEPT_RANGES, range::ACCEPT_BYTES);
+        let len = obj.body.len() as u64;
+        match range::choose(&req.headers, &obj.headers, len, config.max_ranges) {
+            Selection::Whole => (obj.status, obj.body.clone()),
+            Selection::Ranges(ranges) => {
+                let part =
+                    range::partial(&obj.body, &ranges, obj.headers.get(header::CONTENT_TYPE));
+                for (name, value) in part.headers {
+                    headers.insert(name.expect("one value per name"), value);
+                }
+                (StatusCode::PARTIAL_CONTENT, part.body)
+            }
+            Selection::Unsatisfiable => {
+                let mut h = range::unsatisfiable(len);
+                for name in [header::ETAG, header::LAST_MODIFIED, header::ACCEPT_RANGES] {
+                    if let Some(v) = headers.get(&name) {
+                        h.insert(name, v.clone());
+                    }
+                }
+                headers = h;
+                (StatusCode::RANGE_NOT_SATISFIABLE, Bytes::new())
+            }
+        }
+    } else {
+        (obj.status, obj.body.clone())
+    };
     let body = if req.method == Method::HEAD {
         CacheBody::empty()
     } else {
-        CacheBody::full(obj.body.clone())
+        CacheBody::full(body)
     };
     let mut res = Response::new(body);
-    *res.status_mut() = obj.status;
-    let mut headers = obj.headers.clone();
-    headers.remove(&config.targeted_field);
+    *res.status_mut() = code;
     headers.insert(header::AGE, age);
     headers.insert(CACHE_STATUS, status.to_header(&config.name));
     *res.headers_mut() = headers;

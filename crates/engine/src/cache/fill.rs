@@ -6,7 +6,9 @@
 //! task that streams the body to the client while keeping a copy (up to the maximum object
 //! size) to store when the body completes. A body that fails or ends early
 //! is never stored. The tee runs in its own task so a client that goes away does not cancel
-//! the fill other waiters depend on.
+//! the fill other waiters depend on. A `Range` request's miss waits for the stored copy and is
+//! answered from it; when nothing can be stored, the origin answers the range
+//! ([`Cache::pass`], which also forwards what the cache does not store at all).
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -17,7 +19,7 @@ use http_body_util::BodyExt;
 use tokio::sync::{mpsc, oneshot};
 
 use super::handle::Cache;
-use super::{admission, deliver, lookup};
+use super::{admission, deliver, lookup, range};
 use crate::body::{BoxError, CacheBody};
 use crate::cache_status::{CacheStatus, Fwd};
 use crate::coalesce::{Leader, Outcome};
@@ -216,11 +218,21 @@ impl<S: Store + Clone> Cache<S> {
             .is_some_and(|len| len > config.max_object_size as u64);
         let mut status = CacheStatus::forward(fwd);
         status.fwd_status = Some(parts.status.as_u16());
+        // A range is answered from a stored 200; another status is served as it came.
+        let wants_range = range::asks(&req.headers, config.max_ranges)
+            && matches!(parts.status, StatusCode::OK | StatusCode::PARTIAL_CONTENT);
         let object_head = match admitted {
-            Ok(_) if too_large => {
+            Ok(_) if too_large => Err(NotStored::TooLarge),
+            Err(reason) => Err(reason),
+            Ok(object_head) => Ok(object_head),
+        };
+        let object_head = match object_head {
+            Err(reason) if wants_range => {
+                // Nothing will be stored to answer the range from: the origin answers it
+                // (for a 206, the origin's part of something else is not the client's part).
                 finish(leader, Outcome::NotStored);
-                status.detail = Some(NotStored::TooLarge.as_str());
-                return deliver::passed(config, parts, CacheBody::boxed(body), status, head);
+                drop(body);
+                return self.pass(req, origin, fwd, Some(reason.as_str())).await;
             }
             Err(reason) => {
                 finish(leader, Outcome::NotStored);
@@ -233,6 +245,11 @@ impl<S: Store + Clone> Cache<S> {
         let age = object_head.timing.age_at_store.as_secs();
         if age > 0 || parts.headers.contains_key(header::AGE) {
             parts.headers.insert(header::AGE, age.into());
+        }
+        if wants_range {
+            return self
+                .fill_then_range(key, req, body, object_head, leader, epoch, status, origin)
+                .await;
         }
         let (tx, rx) = if head {
             (None, CacheBody::empty())
@@ -259,6 +276,85 @@ impl<S: Store + Clone> Cache<S> {
             Decided::Streaming => {}
         }
         deliver::passed(config, parts, rx, status, false)
+    }
+}
+
+impl<S: Store + Clone> Cache<S> {
+    /// A range request's miss: reads the whole body into the store (the client waits), then
+    /// answers the range from the stored object; when nothing was stored (too large once
+    /// read, a purge overlapped, the body failed) the origin answers the range.
+    #[allow(clippy::too_many_arguments)]
+    async fn fill_then_range<O: Origin, B>(
+        &self,
+        key: ResourceKey,
+        req: request::Parts,
+        body: B,
+        object_head: Head,
+        leader: Option<Leader>,
+        epoch: u64,
+        mut status: CacheStatus,
+        origin: &O,
+    ) -> Response<CacheBody>
+    where
+        B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let (decided_tx, _decided) = oneshot::channel();
+        let copy = tee(
+            self.clone(),
+            body,
+            None,
+            object_head,
+            leader,
+            epoch,
+            decided_tx,
+        );
+        // In its own task, as every fill's copy: other waiters depend on it.
+        let _ = tokio::spawn(copy).await;
+        let now = SystemTime::now();
+        match self.lookup(&key, &req.headers, now).await {
+            Some(obj) => {
+                status.stored = true;
+                deliver::object(&self.inner.config, &obj, &req, now, status)
+            }
+            None => {
+                let fwd = status.fwd.unwrap_or(Fwd::Miss);
+                self.pass(req, origin, fwd, Some("not-stored")).await
+            }
+        }
+    }
+
+    /// Forwards a request without caching it (body-less; see [`Cache::serve`]), `Range` and
+    /// conditionals included; `detail` says why in `Cache-Status`.
+    pub(super) async fn pass<O: Origin>(
+        &self,
+        req: request::Parts,
+        origin: &O,
+        fwd: Fwd,
+        detail: Option<&'static str>,
+    ) -> Response<CacheBody> {
+        let head = req.method == Method::HEAD;
+        let origin_req = origin_request(&req, None, false);
+        match origin
+            .fetch(origin_req)
+            .await
+            .and_then(crate::origin::check_framing)
+        {
+            Ok(res) => {
+                let (parts, body) = res.into_parts();
+                let mut status = CacheStatus::forward(fwd);
+                status.fwd_status = Some(parts.status.as_u16());
+                status.detail = detail;
+                deliver::passed(
+                    &self.inner.config,
+                    parts,
+                    CacheBody::boxed(body),
+                    status,
+                    head,
+                )
+            }
+            Err(e) => deliver::origin_error(&self.inner.config, &e),
+        }
     }
 }
 

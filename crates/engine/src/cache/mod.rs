@@ -14,6 +14,7 @@
 //! | `admission.rs` | what of a response an object keeps (the one way objects are built) |
 //! | `revalidate.rs` | `304` refreshes and background refresh |
 //! | `deliver.rs` | the client's response: `Age`, `Cache-Status`, `304`s, errors |
+//! | `range.rs` | `Range`/`If-Range` on stored `200`s: `206`, multipart, `416` |
 //! | `forward.rs` | requests the front end sends itself (unsafe methods) |
 //! | `unsafe_methods.rs` | RFC 9111 section 4.4 invalidation |
 //!
@@ -28,6 +29,7 @@ mod fill;
 mod forward;
 mod handle;
 mod lookup;
+mod range;
 mod revalidate;
 mod serve;
 mod unsafe_methods;

@@ -170,6 +170,9 @@ impl<S: Store + Clone> Cache<S> {
         tokio::spawn(async move {
             let mut req = req;
             req.method = http::Method::GET;
+            // Nobody reads the answer: a range would only delay the refresh.
+            req.headers.remove(header::RANGE);
+            req.headers.remove(header::IF_RANGE);
             let res = cache
                 .fill(key, rule, req, Some(obj), Some(leader), Fwd::Stale, &origin)
                 .await;

@@ -1,17 +1,18 @@
 //! Serve: one `GET`/`HEAD` from entrance to response, through lookup, coalescing and fill.
 //!
 //! Owns the order of the stages and the follow-the-leader loop of coalesced misses; each
-//! stage's work is in its own file. Requests the cache does not store are passed through.
+//! stage's work is in its own file. Requests the cache does not store are passed through
+//! (`Cache::pass`, in `fill.rs`).
 
 use std::time::SystemTime;
 
 use http::{request, Method, Response, StatusCode};
 
+use super::deliver;
 use super::handle::Cache;
 use super::lookup::{self, Judgement};
-use super::{deliver, fill};
 use crate::body::CacheBody;
-use crate::cache_status::{CacheStatus, Fwd};
+use crate::cache_status::Fwd;
 use crate::coalesce::{self, Join, Outcome};
 use crate::origin::Origin;
 use crate::policy::Prepared;
@@ -27,7 +28,7 @@ impl<S: Store + Clone> Cache<S> {
     /// unsafe methods themselves and then call [`Cache::after_unsafe`].
     pub async fn serve<O: Origin>(&self, req: request::Parts, origin: &O) -> Response<CacheBody> {
         if req.method != Method::GET && req.method != Method::HEAD {
-            return self.pass(req, origin, Fwd::Method).await;
+            return self.pass(req, origin, Fwd::Method, None).await;
         }
         let mut req = req;
         let forwarded = self.admit(&mut req);
@@ -51,7 +52,7 @@ impl<S: Store + Clone> Cache<S> {
 
         if bypass {
             metrics::counter!("vanish_requests_total", "result" => "bypass").increment(1);
-            return self.pass(req, origin, Fwd::Bypass).await;
+            return self.pass(req, origin, Fwd::Bypass, None).await;
         }
         let asks = lookup::Asks::of(&req.headers);
         let config = &self.inner.config;
@@ -143,36 +144,6 @@ impl<S: Store + Clone> Cache<S> {
                     }
                 },
             }
-        }
-    }
-
-    /// Forwards a request without caching it (body-less; see [`Cache::serve`]).
-    async fn pass<O: Origin>(
-        &self,
-        req: request::Parts,
-        origin: &O,
-        fwd: Fwd,
-    ) -> Response<CacheBody> {
-        let head = req.method == Method::HEAD;
-        let origin_req = fill::origin_request(&req, None, false);
-        match origin
-            .fetch(origin_req)
-            .await
-            .and_then(crate::origin::check_framing)
-        {
-            Ok(res) => {
-                let (parts, body) = res.into_parts();
-                let mut status = CacheStatus::forward(fwd);
-                status.fwd_status = Some(parts.status.as_u16());
-                deliver::passed(
-                    &self.inner.config,
-                    parts,
-                    CacheBody::boxed(body),
-                    status,
-                    head,
-                )
-            }
-            Err(e) => deliver::origin_error(&self.inner.config, &e),
         }
     }
 }
