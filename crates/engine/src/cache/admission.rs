@@ -8,9 +8,10 @@
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use http::{header, response, HeaderMap};
+use http::{header, response, HeaderMap, StatusCode};
 
 use super::deliver::strip_tags;
+use super::range;
 use crate::config::CacheConfig;
 use crate::freshness::{canonical_request, evaluate, NotStored, Overrides, Verdict};
 use crate::headers::{detach, strip_hop_by_hop};
@@ -65,6 +66,11 @@ pub(super) fn admit(
     };
     let mut headers = res.headers.clone();
     clean_stored_headers(config, &mut headers);
+    if res.status == StatusCode::OK {
+        // Ranges are answered from every stored 200 (`range.rs`); saying so once, here, keeps
+        // the insert off every hit.
+        headers.insert(header::ACCEPT_RANGES, range::ACCEPT_BYTES);
+    }
     Ok(Head {
         meta: ObjectMeta {
             id: next_object_id(),
