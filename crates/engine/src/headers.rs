@@ -111,6 +111,20 @@ pub const NOT_MODIFIED_HEADERS: [HeaderName; 7] = [
     header::LAST_MODIFIED,
 ];
 
+/// A header map from `(name, value)` pairs, in order (repeated names are appended): the unit
+/// tests' way to write headers.
+#[cfg(test)]
+pub(crate) fn from_pairs(pairs: &[(&str, &str)]) -> HeaderMap {
+    let mut m = HeaderMap::new();
+    for (k, v) in pairs {
+        m.append(
+            HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
+    }
+    m
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,14 +155,7 @@ mod tests {
     }
 
     fn h(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut m = HeaderMap::new();
-        for (k, v) in pairs {
-            m.append(
-                HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                v.parse().unwrap(),
-            );
-        }
-        m
+        crate::headers::from_pairs(pairs)
     }
 
     #[test]

@@ -247,15 +247,8 @@ mod tests {
 
     type Pairs<'a> = &'a [(&'a str, &'a str)];
 
-    fn headers(pairs: Pairs) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(
-                HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                v.parse().unwrap(),
-            );
-        }
-        h
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        crate::headers::from_pairs(pairs)
     }
 
     #[test]
