@@ -193,10 +193,19 @@ fn heuristic(
     Some(guess.min(config.heuristic_max))
 }
 
+/// How finely `Date` tells time (RFC 9110 section 5.6.7: whole seconds).
+const DATE_RESOLUTION: Duration = Duration::from_secs(1);
+
 /// The corrected initial age (RFC 9111 section 4.2.3) of a response requested at `sent` and
-/// received at `received`: the larger of its apparent age (`received - Date`) and its `Age`
-/// plus the response delay. Only the first member of a list-valued `Age` counts; an invalid
-/// one makes the response as old as [`MAX_DELTA_SECONDS`], i.e. stale (section 5.1).
+/// received at `received`: the larger of its apparent age and its `Age` plus the response
+/// delay. Only the first member of a list-valued `Age` counts; an invalid one makes the
+/// response as old as [`MAX_DELTA_SECONDS`], i.e. stale (section 5.1).
+///
+/// The apparent age is `received - Date` less `Date`'s one-second resolution: the origin
+/// truncates the time it stamps, so a response generated at `x.999` and received a
+/// millisecond later would otherwise look a second old (and lose a second of freshness) on
+/// about one fetch in a thousand. A response whose `Date` is really older still counts every
+/// whole second beyond the first (`docs/conformance.md`).
 pub fn corrected_initial_age(
     headers: &HeaderMap,
     sent: SystemTime,
@@ -213,7 +222,8 @@ pub fn corrected_initial_age(
     };
     let apparent = date(headers, &header::DATE)
         .and_then(|d| received.duration_since(d).ok())
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .saturating_sub(DATE_RESOLUTION);
     let delay = received.duration_since(sent).unwrap_or_default();
     apparent.max(Duration::from_secs(age_value) + delay)
 }
@@ -372,8 +382,10 @@ mod tests {
             (&[], 0, 0),
             (&[("age", "30")], 0, 30),
             (&[("age", "30")], 2, 32),
-            (&[date], 0, 10),
-            (&[date, ("age", "5")], 1, 10),
+            // Date's truncation is discounted: 10 s by the clock count as 9.
+            (&[date], 0, 9),
+            (&[date, ("age", "5")], 1, 9),
+            (&[date, ("age", "9")], 1, 10),
             (&[("age", "old, 0")], 0, MAX_DELTA_SECONDS),
             (&[("age", "7, 0")], 0, 7),
             (&[("age", "-1")], 0, MAX_DELTA_SECONDS),
