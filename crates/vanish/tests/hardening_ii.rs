@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -280,33 +280,6 @@ async fn the_origin_receives_the_normalised_host() {
     }
 }
 
-/// An origin on a raw socket that answers every request with `response` (then closes, as its
-/// `Connection: close` says, so the proxy never reuses a connection it is closing), and counts
-/// the requests.
-async fn raw_origin(response: &'static [u8]) -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let count = Arc::new(AtomicUsize::new(0));
-    let c = count.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut s, _)) = listener.accept().await else {
-                return;
-            };
-            let c = c.clone();
-            tokio::spawn(async move {
-                if read_head(&mut s).await.is_none() {
-                    return;
-                }
-                c.fetch_add(1, Ordering::SeqCst);
-                let _ = s.write_all(response).await;
-                let _ = s.shutdown().await;
-            });
-        }
-    });
-    (format!("http://{addr}"), count)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn origin_responses_with_ambiguous_framing_are_refused_and_never_stored() {
     let cases: [(&str, &'static [u8]); 4] = [
@@ -328,7 +301,7 @@ async fn origin_responses_with_ambiguous_framing_are_refused_and_never_stored() 
         ),
     ];
     for (what, response) in cases {
-        let (url, count) = raw_origin(response).await;
+        let (url, count) = raw_origin(vec![response]).await;
         let v = TestVanish::start(&url).await;
         // Two requests pipelined on one connection: each answer must be framed by what is
         // sent, so the second one is a response of its own, not bytes of the first.
@@ -361,9 +334,9 @@ async fn origin_responses_with_ambiguous_framing_are_refused_and_never_stored() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stored_framing_is_the_stored_bodys_own() {
     // A plain chunked body (no Content-Length): the hit carries the exact length.
-    let (url, count) = raw_origin(
+    let (url, count) = raw_origin(vec![
         b"HTTP/1.1 200 OK\r\nconnection: close\r\ncache-control: max-age=60\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n",
-    )
+    ])
     .await;
     let v = TestVanish::start(&url).await;
     let miss = get(&v.url("/c")).await;

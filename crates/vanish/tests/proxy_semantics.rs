@@ -10,14 +10,6 @@ use common::*;
 
 const CC60: (&str, &str) = ("cache-control", "public, max-age=60");
 
-async fn pair(
-    handler: impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static,
-) -> (TestOrigin, TestVanish) {
-    let origin = TestOrigin::start(handler).await;
-    let vanish = TestVanish::start(&origin.url()).await;
-    (origin, vanish)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn second_get_is_a_hit_with_age_and_cache_status() {
     let (origin, v) = pair(|_, n| Reply::ok(format!("v{n}")).header(CC60.0, CC60.1)).await;

@@ -15,14 +15,6 @@ fn body_of(len: usize) -> String {
         .collect()
 }
 
-async fn pair(
-    handler: impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static,
-) -> (TestOrigin, TestVanish) {
-    let origin = TestOrigin::start(handler).await;
-    let vanish = TestVanish::start(&origin.url()).await;
-    (origin, vanish)
-}
-
 /// Stores `path` with a plain `GET` and checks the next one is a hit.
 async fn warm(v: &TestVanish, path: &str) {
     get(&v.url(path)).await;

@@ -4,20 +4,9 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use common::*;
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpListener;
-
-async fn pair(
-    handler: impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static,
-) -> (TestOrigin, TestVanish) {
-    let origin = TestOrigin::start(handler).await;
-    let vanish = TestVanish::start(&origin.url()).await;
-    (origin, vanish)
-}
 
 fn inm(s: &Seen) -> Option<String> {
     s.headers
@@ -239,34 +228,6 @@ async fn a_head_whose_200_disagrees_leaves_the_stored_get_stale_and_never_stores
     }
 }
 
-/// An origin on a raw socket that answers every request with `interim` then `fin` (then
-/// closes, as `fin`'s `Connection: close` says), and counts the requests.
-async fn interim_origin(interim: &'static [u8], fin: &'static [u8]) -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let count = Arc::new(AtomicUsize::new(0));
-    let c = count.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut s, _)) = listener.accept().await else {
-                return;
-            };
-            let c = c.clone();
-            tokio::spawn(async move {
-                if read_head(&mut s).await.is_none() {
-                    return;
-                }
-                c.fetch_add(1, Ordering::SeqCst);
-                let _ = s.write_all(interim).await;
-                let _ = s.flush().await;
-                let _ = s.write_all(fin).await;
-                let _ = s.shutdown().await;
-            });
-        }
-    });
-    (format!("http://{addr}"), count)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interim_responses_from_the_origin_are_never_errors_stored_or_mixed_in() {
     let fin: &'static [u8] = b"HTTP/1.1 200 OK\r\nconnection: close\r\ncache-control: public, max-age=60\r\ncontent-length: 5\r\n\r\nfinal";
@@ -282,7 +243,7 @@ async fn interim_responses_from_the_origin_are_never_errors_stored_or_mixed_in()
         ),
     ];
     for (what, interim) in cases {
-        let (url, count) = interim_origin(interim, fin).await;
+        let (url, count) = raw_origin(vec![interim, fin]).await;
         let v = TestVanish::start(&url).await;
         let miss = get(&v.url("/i")).await;
         assert_eq!((miss.status, miss.body.as_str()), (200, "final"), "{what}");

@@ -465,3 +465,48 @@ pub async fn read_to_close(mut s: tokio::net::TcpStream) -> String {
     );
     out
 }
+
+/// A real origin with `handler` and a real `vanish` proxy in front of it.
+pub async fn pair(
+    handler: impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static,
+) -> (TestOrigin, TestVanish) {
+    let origin = TestOrigin::start(handler).await;
+    let vanish = TestVanish::start(&origin.url()).await;
+    (origin, vanish)
+}
+
+/// An origin on a raw socket that answers every request by writing `parts` in turn (each
+/// flushed: e.g. an interim response, then the final one), then closes (the final part should
+/// say `Connection: close`, so the proxy never reuses a connection it is closing). Returns its
+/// URL and a count of the requests it read.
+pub async fn raw_origin(
+    parts: Vec<&'static [u8]>,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::AsyncWriteExt;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    let parts = Arc::new(parts);
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            let (c, parts) = (c.clone(), parts.clone());
+            tokio::spawn(async move {
+                if read_head(&mut s).await.is_none() {
+                    return;
+                }
+                c.fetch_add(1, Ordering::SeqCst);
+                for part in parts.iter() {
+                    let _ = s.write_all(part).await;
+                    let _ = s.flush().await;
+                }
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    (format!("http://{addr}"), count)
+}
