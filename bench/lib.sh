@@ -1,5 +1,6 @@
-# Shared by the benchmark scripts (proxy.sh, purge.sh, redis.sh): logging, installing missing
-# Debian packages, free loopback ports, and stopping everything a script started.
+# Shared by the benchmark scripts (proxy.sh, purge.sh, range.sh, redis.sh): logging, installing
+# missing Debian packages, the release build, free loopback ports, and stopping everything a
+# script started.
 # Usage: set BENCH_NAME, then `. "$ROOT/bench/lib.sh"`.
 
 log() { printf '[%s] %s\n' "$BENCH_NAME" "$*" >&2; }
@@ -12,6 +13,22 @@ install_missing() { # package...: installs them with apt-get (through sudo when 
     [ "$(id -u)" -eq 0 ] || sudo=sudo
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+need_tools() { # command:package...: installs the packages whose command is missing (commands
+    # in /usr/sbin count); then puts /usr/sbin on PATH
+    local need=() pair
+    for pair in "$@"; do
+        command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair#*:}")
+    done
+    install_missing "${need[@]}"
+    export PATH="$PATH:/usr/sbin:/sbin"
+}
+
+build_vanish() { # builds Vanish (release) and sets VANISH to the binary
+    log "building vanish (release)"
+    (cd "$ROOT" && cargo build --release -p vanish -q)
+    VANISH="$ROOT/target/release/vanish"
 }
 
 bench_workdir() { # prefix: WORK becomes a fresh temporary folder; on exit, every pid in PIDS is

@@ -32,19 +32,9 @@ BENCH_NAME=proxy.sh
 
 # ---------------------------------------------------------------------------------------------
 # Tools.
-need=()
-command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
-command -v varnishd >/dev/null 2>&1 || [ -x /usr/sbin/varnishd ] || need+=(varnish)
-command -v wrk >/dev/null 2>&1 || need+=(wrk)
-command -v curl >/dev/null 2>&1 || need+=(curl)
-command -v taskset >/dev/null 2>&1 || need+=(util-linux)
-install_missing "${need[@]}"
-export PATH="$PATH:/usr/sbin:/sbin"
+need_tools nginx:nginx varnishd:varnish wrk:wrk curl:curl taskset:util-linux
 [ "$(nproc)" -ge 2 ] || die "needs at least 2 CPUs (one for the proxies, one for wrk)"
-
-log "building vanish (release)"
-(cd "$ROOT" && cargo build --release -p vanish -q)
-VANISH="$ROOT/target/release/vanish"
+build_vanish
 if [ -n "${VANISH_SYSTEM_ALLOC:-}" ]; then
     log "building vanish with the system allocator (release, target/sysalloc)"
     (cd "$ROOT" && CARGO_TARGET_DIR="$ROOT/target/sysalloc" cargo build --release -p vanish --no-default-features -q)

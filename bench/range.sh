@@ -27,18 +27,9 @@ RANGE="bytes=0-1023"
 BENCH_NAME=range.sh
 . "$ROOT/bench/lib.sh"
 
-need=()
-command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
-command -v wrk >/dev/null 2>&1 || need+=(wrk)
-command -v curl >/dev/null 2>&1 || need+=(curl)
-command -v taskset >/dev/null 2>&1 || need+=(util-linux)
-install_missing "${need[@]}"
-export PATH="$PATH:/usr/sbin:/sbin"
+need_tools nginx:nginx wrk:wrk curl:curl taskset:util-linux
 [ "$(nproc)" -ge 2 ] || die "needs at least 2 CPUs (one for Vanish, one for wrk)"
-
-log "building vanish (release)"
-(cd "$ROOT" && cargo build --release -p vanish -q)
-VANISH="$ROOT/target/release/vanish"
+build_vanish
 
 bench_workdir vanish-range-bench
 free_port ORIGIN_PORT
