@@ -22,7 +22,7 @@ import sys
 LAYERS = {
     "crates/engine/src": [
         ("ground", ["url", "headers", "body", "variant", "cache_status", "purge::tags",
-                    "policy::negotiation", "settings", "validators",
+                    "policy::negotiation", "settings", "validators", "preconditions",
                     "vary_normalize", "directives"]),
         ("names", ["key", "origin", "forwarding"]),
         ("objects", ["object", "coalesce", "config"]),

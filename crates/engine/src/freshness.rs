@@ -161,7 +161,7 @@ pub fn evaluate(
     }
     let age = corrected_initial_age(&res.headers, sent, now);
     let ttl = match route_ttl {
-        Some(t) if !no_cache && !rules.has("proxy-revalidate") => t,
+        Some(t) if !no_cache => t,
         _ => found
             .map(|l| l.lifetime.saturating_sub(age))
             .unwrap_or_default(),
@@ -460,8 +460,13 @@ mod tests {
         };
         assert_eq!(
             timing.ttl_at_store,
-            Duration::ZERO,
-            "proxy-revalidate: always revalidate"
+            Duration::from_secs(10),
+            "proxy-revalidate is must-revalidate for a shared cache: fresh for its lifetime"
+        );
+        assert_eq!(
+            (timing.stale_while_revalidate, timing.stale_if_error),
+            (Duration::ZERO, Duration::ZERO),
+            "proxy-revalidate: never served stale"
         );
     }
 

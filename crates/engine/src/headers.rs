@@ -68,38 +68,6 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     headers.remove("proxy-connection");
 }
 
-fn etag_matches_weak(a: &str, b: &str) -> bool {
-    a.trim().trim_start_matches("W/") == b.trim().trim_start_matches("W/")
-}
-
-/// True when a client's conditional `GET`/`HEAD` is satisfied by a stored response with
-/// these headers, so it can be answered `304 Not Modified` (RFC 9110 section 13.2.2).
-pub fn not_modified(request: &HeaderMap, stored: &HeaderMap) -> bool {
-    if let Some(inm) = request.get(header::IF_NONE_MATCH) {
-        let Some(etag) = stored.get(header::ETAG).and_then(|v| v.to_str().ok()) else {
-            return false;
-        };
-        let Ok(inm) = inm.to_str() else { return false };
-        return inm
-            .split(',')
-            .any(|t| t.trim() == "*" || etag_matches_weak(t, etag));
-    }
-    if let Some(ims) = request.get(header::IF_MODIFIED_SINCE) {
-        let since = ims
-            .to_str()
-            .ok()
-            .and_then(|s| httpdate::parse_http_date(s).ok());
-        let last = stored
-            .get(header::LAST_MODIFIED)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|s| httpdate::parse_http_date(s).ok());
-        if let (Some(since), Some(last)) = (since, last) {
-            return last <= since;
-        }
-    }
-    false
-}
-
 /// The headers a `304` carries from the stored response (RFC 9110 section 15.4.5).
 pub const NOT_MODIFIED_HEADERS: [HeaderName; 7] = [
     header::CACHE_CONTROL,
@@ -170,36 +138,5 @@ mod tests {
         strip_hop_by_hop(&mut m);
         assert_eq!(m.len(), 1);
         assert!(m.contains_key("x-keep"));
-    }
-
-    #[test]
-    fn conditionals() {
-        let stored = h(&[
-            ("etag", "\"v1\""),
-            ("last-modified", "Wed, 21 Oct 2015 07:28:00 GMT"),
-        ]);
-        assert!(not_modified(
-            &h(&[("if-none-match", "\"v0\", W/\"v1\"")]),
-            &stored
-        ));
-        assert!(not_modified(&h(&[("if-none-match", "*")]), &stored));
-        assert!(!not_modified(&h(&[("if-none-match", "\"v2\"")]), &stored));
-        // If-None-Match wins over If-Modified-Since.
-        assert!(!not_modified(
-            &h(&[
-                ("if-none-match", "\"v2\""),
-                ("if-modified-since", "Wed, 21 Oct 2015 07:28:00 GMT")
-            ]),
-            &stored
-        ));
-        assert!(not_modified(
-            &h(&[("if-modified-since", "Wed, 21 Oct 2015 07:28:00 GMT")]),
-            &stored
-        ));
-        assert!(!not_modified(
-            &h(&[("if-modified-since", "Tue, 20 Oct 2015 07:28:00 GMT")]),
-            &stored
-        ));
-        assert!(!not_modified(&h(&[]), &stored));
     }
 }

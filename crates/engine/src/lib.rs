@@ -38,6 +38,7 @@ pub mod lifetime;
 pub mod object;
 pub mod origin;
 pub mod policy;
+pub mod preconditions;
 pub mod purge;
 pub mod settings;
 pub mod store;

@@ -114,8 +114,9 @@ pub struct Lifetime {
 /// The freshness lifetime: `s-maxage`, then `max-age`, then `Expires` minus `Date` (only
 /// with `Cache-Control` in force), else heuristic freshness when configured; `None` when there
 /// is none. Invalid values (non-digits, disagreeing duplicates, a malformed `Expires`) mean
-/// "already expired". `no-cache` and `proxy-revalidate` make the lifetime zero (always
-/// revalidate).
+/// "already expired". `no-cache` makes the lifetime zero (always revalidate);
+/// `proxy-revalidate` keeps it (it is `must-revalidate` for a shared cache: fresh for its
+/// lifetime, then never served stale, section 5.2.2.8).
 pub fn lifetime(
     headers: &HeaderMap,
     status: StatusCode,
@@ -141,7 +142,7 @@ pub fn lifetime(
         }),
     };
     found.map(|mut l| {
-        if rules.has("no-cache") || rules.has("proxy-revalidate") {
+        if rules.has("no-cache") {
             l.lifetime = Duration::ZERO;
         }
         l

@@ -14,9 +14,10 @@ use super::range::{self, Selection};
 use crate::body::CacheBody;
 use crate::cache_status::{CacheStatus, Fwd, CACHE_STATUS};
 use crate::config::CacheConfig;
-use crate::headers::{not_modified, strip_hop_by_hop, NOT_MODIFIED_HEADERS};
+use crate::headers::{strip_hop_by_hop, NOT_MODIFIED_HEADERS};
 use crate::object::CachedObject;
 use crate::origin::OriginError;
+use crate::preconditions::{self, Outcome};
 
 /// Removes the configured tag headers (they are for the cache, not for clients).
 pub(super) fn strip_tags(config: &CacheConfig, headers: &mut HeaderMap) {
@@ -72,17 +73,16 @@ pub fn object(
     status: CacheStatus,
 ) -> Response<CacheBody> {
     let age = HeaderValue::from(obj.age(now).as_secs());
-    if obj.status == StatusCode::OK && not_modified(&req.headers, &obj.headers) {
-        let mut res = Response::new(CacheBody::empty());
-        *res.status_mut() = StatusCode::NOT_MODIFIED;
-        let h = res.headers_mut();
-        for name in NOT_MODIFIED_HEADERS.iter() {
-            for v in obj.headers.get_all(name) {
-                h.append(name.clone(), v.clone());
-            }
-        }
-        h.insert(header::AGE, age);
-        h.insert(CACHE_STATUS, status.to_header(&config.name));
+    let received = obj.timing.stored_at;
+    if let Some(res) = conditional(
+        config,
+        req,
+        obj.status,
+        &obj.headers,
+        received,
+        Some(age.clone()),
+        &status,
+    ) {
         return res;
     }
     let mut headers = obj.headers.clone();
@@ -127,6 +127,52 @@ pub fn object(
     res
 }
 
+/// The answer to a request whose preconditions do not hold for a `2xx` response with these
+/// headers (RFC 9110 section 13.2.2): a `304` with the fields section 15.4.5 lists, or an empty
+/// `412`, each with `Age` (when given) and `Cache-Status`; `None` when the response itself is
+/// to be sent.
+pub(super) fn conditional(
+    config: &CacheConfig,
+    req: &request::Parts,
+    code: StatusCode,
+    headers: &HeaderMap,
+    received: SystemTime,
+    age: Option<HeaderValue>,
+    status: &CacheStatus,
+) -> Option<Response<CacheBody>> {
+    if !code.is_success() {
+        return None;
+    }
+    let answer = match preconditions::evaluate(&req.method, &req.headers, headers, received) {
+        Outcome::Proceed => return None,
+        Outcome::NotModified => StatusCode::NOT_MODIFIED,
+        Outcome::Failed => StatusCode::PRECONDITION_FAILED,
+    };
+    metrics::counter!("vanish_conditional_answers_total", "status" => answer.as_str().to_owned())
+        .increment(1);
+    let mut res = Response::new(CacheBody::empty());
+    *res.status_mut() = answer;
+    // A 304 carries what section 15.4.5 lists; a 412 only the validators (it is about this
+    // request, not a representation to keep).
+    let names: &[header::HeaderName] = if answer == StatusCode::NOT_MODIFIED {
+        &NOT_MODIFIED_HEADERS
+    } else {
+        &[header::ETAG, header::LAST_MODIFIED]
+    };
+    let h = res.headers_mut();
+    for name in names {
+        for v in headers.get_all(name) {
+            h.append(name.clone(), v.clone());
+        }
+    }
+    strip_cache_only(config, h);
+    if let Some(age) = age {
+        h.insert(header::AGE, age);
+    }
+    h.insert(CACHE_STATUS, status.to_header(&config.name));
+    Some(res)
+}
+
 /// A response built from refreshed headers and a kept body, not stored.
 pub fn from_parts_and_body(
     config: &CacheConfig,
@@ -135,6 +181,11 @@ pub fn from_parts_and_body(
     body: Bytes,
     status: CacheStatus,
 ) -> Response<CacheBody> {
+    let age = parts.headers.get(header::AGE).cloned();
+    let now = SystemTime::now();
+    if let Some(res) = conditional(config, req, parts.status, &parts.headers, now, age, &status) {
+        return res;
+    }
     strip_cache_only(config, &mut parts.headers);
     parts
         .headers

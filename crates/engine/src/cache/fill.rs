@@ -29,6 +29,7 @@ use crate::key::ResourceKey;
 use crate::object::{CachedObject, Head};
 use crate::origin::{Origin, OriginError};
 use crate::policy::RuleInfo;
+use crate::preconditions;
 use crate::store::{Inserted, Store};
 use crate::validators::{head_agrees, selects};
 
@@ -194,6 +195,19 @@ impl<S: Store + Clone> Cache<S> {
             finish(leader, Outcome::NotStored);
             let mut status = CacheStatus::forward(fwd);
             status.fwd_status = Some(parts.status.as_u16());
+            let age = parts.headers.get(header::AGE).cloned();
+            let now = SystemTime::now();
+            if let Some(res) = deliver::conditional(
+                config,
+                &req,
+                parts.status,
+                &parts.headers,
+                now,
+                age,
+                &status,
+            ) {
+                return res;
+            }
             return deliver::passed(config, parts, CacheBody::boxed(body), status, true);
         }
         metrics::counter!("vanish_requests_total", "result" => "miss").increment(1);
@@ -237,6 +251,20 @@ impl<S: Store + Clone> Cache<S> {
             Err(reason) => {
                 finish(leader, Outcome::NotStored);
                 status.detail = Some(reason.as_str());
+                // The client's preconditions were not sent: the cache answers them.
+                let age = parts.headers.get(header::AGE).cloned();
+                if let Some(res) = deliver::conditional(
+                    config,
+                    &req,
+                    parts.status,
+                    &parts.headers,
+                    now,
+                    age,
+                    &status,
+                ) {
+                    drop(body);
+                    return res;
+                }
                 return deliver::passed(config, parts, CacheBody::boxed(body), status, head);
             }
             Ok(object_head) => object_head,
@@ -251,7 +279,12 @@ impl<S: Store + Clone> Cache<S> {
                 .fill_then_range(key, req, body, object_head, leader, epoch, status, origin)
                 .await;
         }
-        let (tx, rx) = if head {
+        // The client's preconditions were not sent: the cache answers them from what it
+        // stores (the body is read into the store all the same).
+        let answered = parts.status.is_success()
+            && preconditions::evaluate(&req.method, &req.headers, &parts.headers, now)
+                != preconditions::Outcome::Proceed;
+        let (tx, rx) = if head || answered {
             (None, CacheBody::empty())
         } else {
             let (tx, rx) = mpsc::channel(16);
@@ -275,7 +308,21 @@ impl<S: Store + Clone> Cache<S> {
             }
             Decided::Streaming => {}
         }
-        deliver::passed(config, parts, rx, status, false)
+        if answered {
+            let age = parts.headers.get(header::AGE).cloned();
+            if let Some(res) = deliver::conditional(
+                config,
+                &req,
+                parts.status,
+                &parts.headers,
+                now,
+                age,
+                &status,
+            ) {
+                return res;
+            }
+        }
+        deliver::passed(config, parts, rx, status, head)
     }
 }
 
