@@ -26,7 +26,10 @@ const TABLE: &[(&[(&str, &str)], u16)] = &[
     (&[("if-match", "W/\"v1\"")], 412),
     (&[("if-unmodified-since", LM)], 200),
     (&[("if-unmodified-since", EARLIER)], 412),
-    (&[("if-match", "\"v1\""), ("if-unmodified-since", EARLIER)], 200),
+    (
+        &[("if-match", "\"v1\""), ("if-unmodified-since", EARLIER)],
+        200,
+    ),
     (&[("if-none-match", "\"v1\"")], 304),
     (&[("if-none-match", "W/\"v1\"")], 304),
     (&[("if-none-match", "\"v2\"")], 200),
@@ -140,7 +143,11 @@ async fn proxy_revalidate_is_fresh_for_its_lifetime_and_never_served_stale() {
     let hit = get(&v.url("/r")).await;
     assert!(hit.is_hit(), "{}", hit.cache_status());
     assert_eq!(hit.body, "v0");
-    assert_eq!(origin.total(), 1, "fresh: no revalidation while max-age holds");
+    assert_eq!(
+        origin.total(),
+        1,
+        "fresh: no revalidation while max-age holds"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
