@@ -198,7 +198,9 @@ mod tests {
     const EARLIER: &str = "Tue, 20 Oct 2015 07:28:00 GMT";
     const LATER: &str = "Thu, 22 Oct 2015 07:28:00 GMT";
 
-    fn eval(req: &[(&str, &str)], res: &[(&str, &str)]) -> Outcome {
+    type Fields<'a> = &'a [(&'a str, &'a str)];
+
+    fn eval(req: Fields<'_>, res: Fields<'_>) -> Outcome {
         evaluate(&Method::GET, &h(req), &h(res), SystemTime::now())
     }
 
@@ -207,7 +209,7 @@ mod tests {
         use Outcome::*;
         let strong = [("etag", "\"v1\"")];
         let weak = [("etag", "W/\"v1\"")];
-        let cases: &[(&[(&str, &str)], &[(&str, &str)], Outcome)] = &[
+        let cases: &[(Fields, Fields, Outcome)] = &[
             (&[("if-match", "\"v1\"")], &strong, Proceed),
             (&[("if-match", "\"v0\", \"v1\"")], &strong, Proceed),
             (
@@ -258,7 +260,7 @@ mod tests {
     fn if_none_match_and_if_modified_since_give_304() {
         use Outcome::*;
         let res = [("etag", "\"v1\""), ("last-modified", LM)];
-        let cases: &[(&[(&str, &str)], Outcome)] = &[
+        let cases: &[(Fields, Outcome)] = &[
             (&[("if-none-match", "\"v0\", W/\"v1\"")], NotModified),
             (&[("if-none-match", "*")], NotModified),
             (&[("if-none-match", "\"v2\"")], Proceed),
