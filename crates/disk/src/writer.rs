@@ -100,6 +100,10 @@ impl Writer {
         idx.expire(unix_ms(SystemTime::now()), 10_000);
         self.shared.publish_sizes(&idx);
         drop(idx);
+        let ready = self.shared.ready.load(Ordering::Acquire);
+        let took = self.shared.rebuild_ms.load(Ordering::Relaxed) as f64 / 1000.0;
+        metrics::rebuild(!ready, ready.then_some(took));
+        metrics::degraded(self.shared.degraded.load(Ordering::Acquire));
         if self.retry_at.is_some_and(|t| Instant::now() >= t) {
             self.retry_at = None;
             self.active = None;

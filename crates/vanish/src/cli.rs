@@ -63,6 +63,12 @@ pub struct ServeArgs {
     /// Memory store capacity, e.g. 256MiB.
     #[arg(long)]
     pub memory_capacity: Option<String>,
+    /// Folder of the disk tier beneath the memory store (`[disk] path`).
+    #[arg(long)]
+    pub disk_path: Option<String>,
+    /// Disk tier capacity, e.g. 10GiB (`[disk] capacity`).
+    #[arg(long)]
+    pub disk_capacity: Option<String>,
     /// TOML configuration file (flags override it).
     #[arg(long)]
     pub config: Option<PathBuf>,

@@ -129,6 +129,74 @@ pub struct FileConfig {
     /// `[redis]`: the Redis/Valkey store (used when `[store] kind = "redis"`).
     #[serde(default)]
     pub redis: RedisSection,
+    /// `[disk]`: the disk tier beneath the memory store.
+    #[serde(default)]
+    pub disk: DiskSection,
+}
+
+/// `[disk]`: the disk tier beneath the memory store (design.md section 7). With a path, the
+/// memory store is the hot tier in front of it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiskSection {
+    /// The folder (`--disk-path`): objects, tags and purges survive restarts there.
+    pub path: Option<PathBuf>,
+    /// Bytes of disk at most (`--disk-capacity`), e.g. `"10GiB"` (default 1 GiB).
+    pub capacity: Option<Setting<Size>>,
+    /// `"second"` (the default: write an object on its second request) or `"first"`
+    /// (write every stored object).
+    pub admit: Option<String>,
+}
+
+impl DiskSection {
+    /// The disk tier's settings, with `--disk-path` and `--disk-capacity`; `None` without a
+    /// path.
+    pub fn resolve(
+        &self,
+        o: &Overrides,
+        limits: &Limits,
+    ) -> Result<Option<vanish_disk::DiskConfig>, SettingError> {
+        let path = match (&o.disk_path, &self.path) {
+            (Some(p), _) => PathBuf::from(p),
+            (None, Some(p)) => p.clone(),
+            (None, None) => {
+                if o.disk_capacity.is_some() {
+                    return Err(SettingError::new(
+                        "--disk-capacity",
+                        "needs --disk-path (or [disk] path)",
+                    ));
+                }
+                return Ok(None);
+            }
+        };
+        if path.as_os_str().is_empty() {
+            return Err(SettingError::new("disk.path", "must not be empty"));
+        }
+        let bytes = match (&o.disk_capacity, &self.capacity) {
+            (Some(flag), _) => Setting::<Size>::from(flag.as_str()).get("--disk-capacity")?,
+            (None, Some(written)) => written.get("disk.capacity")?,
+            (None, None) => 1 << 30,
+        };
+        if bytes < 1024 * 1024 {
+            let key = if o.disk_capacity.is_some() {
+                "--disk-capacity"
+            } else {
+                "disk.capacity"
+            };
+            return Err(SettingError::new(key, "must be at least 1MiB"));
+        }
+        let mut c = vanish_disk::DiskConfig::new(path, bytes);
+        c.max_variants = limits.max_variants;
+        if let Some(a) = &self.admit {
+            c.admit = vanish_disk::Admit::parse(a).ok_or_else(|| {
+                SettingError::new(
+                    "disk.admit",
+                    format!("expected \"second\" or \"first\", got {a:?}"),
+                )
+            })?;
+        }
+        Ok(Some(c))
+    }
 }
 
 /// `[store]`: which store holds the cache.
@@ -729,6 +797,10 @@ pub struct Overrides {
     pub admin_token: Option<String>,
     /// `--memory-capacity`.
     pub memory_capacity: Option<String>,
+    /// `--disk-path`.
+    pub disk_path: Option<String>,
+    /// `--disk-capacity`.
+    pub disk_capacity: Option<String>,
 }
 
 /// The effective settings of a running Vanish.
@@ -756,6 +828,8 @@ pub struct Settings {
     pub limits: Limits,
     /// The store.
     pub store: StoreChoice,
+    /// `[disk]`: the disk tier beneath the memory store, when configured.
+    pub disk: Option<vanish_disk::DiskConfig>,
 }
 
 /// The upstream `vanish check-config` assumes when the file names none (serve takes it from
@@ -833,6 +907,14 @@ impl Settings {
         let memory_capacity = f.memory.resolve(o)?;
         let limits = f.limits.resolve()?;
         let store = f.store.resolve(&f.redis, &limits)?;
+        let disk = f.disk.resolve(o, &limits)?;
+        if disk.is_some() && matches!(store, StoreChoice::Redis(_)) {
+            return Err(SettingError::new(
+                "disk.path",
+                "the disk tier sits beneath the memory store; it is not available with [store] kind = \"redis\"",
+            )
+            .into());
+        }
         let cache = CacheConfig {
             origin_body_timeout: upstream.body_timeout,
             max_tags: limits.max_tags,
@@ -853,6 +935,7 @@ impl Settings {
             policy: Arc::new(policy),
             limits,
             store,
+            disk,
         })
     }
 }
@@ -875,6 +958,14 @@ pub fn describe(s: &Settings, upstream_from_flags: bool) -> String {
         "cache         max object {} bytes, stale-while-revalidate {:?}, stale-if-error {:?}, keep {:?}, set-cookie stored: {}\n",
         c.max_object_size, c.default_stale_while_revalidate, c.default_stale_if_error, c.keep, c.store_set_cookie
     ));
+    if let Some(d) = &s.disk {
+        out.push_str(&format!(
+            "disk          {} ({} bytes, admit {:?})\n",
+            d.path.display(),
+            d.capacity,
+            d.admit
+        ));
+    }
     out.push_str(&format!(
         "tag headers   {}\n\nkey rules (first match wins):\n",
         c.tag_headers

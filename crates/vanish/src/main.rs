@@ -46,6 +46,8 @@ async fn run(cli: Cli) -> Result<(), (i32, String)> {
                 admin_listen: a.admin_listen,
                 admin_token: a.admin_token,
                 memory_capacity: a.memory_capacity,
+                disk_path: a.disk_path,
+                disk_capacity: a.disk_capacity,
             };
             let settings =
                 Settings::load(a.config.as_deref(), &overrides).map_err(|e| (2, e.to_string()))?;
@@ -110,12 +112,37 @@ async fn run(cli: Cli) -> Result<(), (i32, String)> {
 
 async fn serve(settings: Settings, signals: Signals) -> Result<(), (i32, String)> {
     telemetry::init_logs();
+    if let Some(disk) = settings.disk.clone() {
+        return serve_disk(settings, disk, signals).await;
+    }
     match settings.store.clone() {
         StoreChoice::Memory => run_until_signal(server::start(settings).await, signals).await,
         StoreChoice::Redis(redis) => {
             run_until_signal(server::start_redis(settings, redis).await, signals).await
         }
     }
+}
+
+/// `[disk]`: the memory store in front of the disk tier. On a clean stop, what is queued
+/// for disk is written and synced before the process exits.
+async fn serve_disk(
+    settings: Settings,
+    disk: vanish_disk::DiskConfig,
+    signals: Signals,
+) -> Result<(), (i32, String)> {
+    // The recorder first: the disk tier's rebuild reports from its first moment.
+    let _ = telemetry::prometheus();
+    let memory = vanish_memory::MemoryStore::with_max_variants(
+        settings.memory_capacity,
+        settings.limits.max_variants,
+    );
+    let store = vanish_disk::HybridStore::open(memory, &disk).map_err(|e| (1, e.to_string()))?;
+    let running = server::start_with_store(settings, store.clone()).await;
+    let outcome = run_until_signal(running, signals).await;
+    if !store.flush(std::time::Duration::from_secs(10)) {
+        tracing::warn!("disk tier: could not sync everything before exiting");
+    }
+    outcome
 }
 
 async fn run_until_signal<S>(
