@@ -269,6 +269,20 @@ mod tests {
     }
 
     #[test]
+    fn the_fuzz_seeds_follow_the_documented_layout() {
+        let seed = include_bytes!("../../../fuzz/corpus/disk_record/purge_log");
+        let (l, good) = load_bytes(seed);
+        assert_eq!((good, l.damaged), (seed.len(), 0));
+        assert_eq!((l.tombstones.len(), l.soft.len(), l.all_boundary), (3, 1, 12));
+        assert_eq!((l.selectors.len(), l.max_seq), (1, 14));
+        let obj = include_bytes!("../../../fuzz/corpus/disk_record/object");
+        let r = crate::segments::check(obj, 0).unwrap();
+        let m = crate::codec::decode_meta(r.head).unwrap();
+        assert_eq!(m.meta.key.host(), "h.example");
+        assert_eq!(r.body, b"hello body");
+    }
+
+    #[test]
     fn open_append_rewrite() {
         let dir = tempfile::tempdir().unwrap();
         let (mut f, l) = PurgeFile::open(dir.path()).unwrap();

@@ -147,7 +147,7 @@ impl Header {
             x.copy_from_slice(&b[i..i + 8]);
             u64::from_le_bytes(x)
         };
-        if b[0..4] != MAGIC || crc32fast::hash(&b[0..32]) != u32_at(32) {
+        if b[0..4] != MAGIC || b[5..8] != [0, 0, 0] || crc32fast::hash(&b[0..32]) != u32_at(32) {
             return Err(Damage::BadHeader);
         }
         let kind = Kind::from_u8(b[4]).ok_or(Damage::BadHeader)?;
