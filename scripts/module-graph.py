@@ -44,6 +44,14 @@ LAYERS = {
         ("upkeep", ["housekeeping"]),
         ("store", ["store"]),
     ],
+    "crates/disk/src": [
+        ("formats", ["record", "codec", "wire", "admission", "metrics"]),
+        ("parts", ["index", "segments", "purge_log"]),
+        ("state", ["state"]),
+        ("threads", ["writer", "rebuild"]),
+        ("tier", ["tier"]),
+        ("store", ["hybrid"]),
+    ],
     "crates/memory/src": [
         ("parts", ["expiry", "reclaim"]),
     ],

@@ -273,7 +273,10 @@ mod tests {
         let seed = include_bytes!("../../../fuzz/corpus/disk_record/purge_log");
         let (l, good) = load_bytes(seed);
         assert_eq!((good, l.damaged), (seed.len(), 0));
-        assert_eq!((l.tombstones.len(), l.soft.len(), l.all_boundary), (3, 1, 12));
+        assert_eq!(
+            (l.tombstones.len(), l.soft.len(), l.all_boundary),
+            (3, 1, 12)
+        );
         assert_eq!((l.selectors.len(), l.max_seq), (1, 14));
         let obj = include_bytes!("../../../fuzz/corpus/disk_record/object");
         let r = crate::segments::check(obj, 0).unwrap();

@@ -84,7 +84,7 @@ async fn has(s: &HybridStore, i: usize) -> bool {
                 o.headers.get("x-check").unwrap().to_str().unwrap(),
                 format!("{:08x}", crc32fast::hash(&body(i)))
             );
-            assert!(o.meta.tags.iter().any(|t| &**t == format!("one-{i}")));
+            assert!(o.meta.tags.iter().any(|t| **t == *format!("one-{i}")));
             true
         }
     }

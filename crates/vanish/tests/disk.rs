@@ -179,6 +179,9 @@ impl Drop for Node {
 
 type Obj = (&'static str, String, &'static str);
 
+/// A purge's JSON, and which objects it must match.
+type Step = (&'static str, Box<dyn Fn(&Obj) -> bool>);
+
 fn objects() -> Vec<Obj> {
     let mut out = Vec::new();
     for host in ["a.example", "b.example"] {
@@ -256,7 +259,7 @@ async fn fill_sigterm_restart_every_object_a_hit_then_each_selector_purges_exact
     );
 
     let mut live: BTreeSet<usize> = (0..all.len()).collect();
-    let steps: Vec<(&str, Box<dyn Fn(&Obj) -> bool>)> = vec![
+    let steps: Vec<Step> = vec![
         (
             r#"{"type":"url","url":"http://a.example/p/1","headers":{"accept-language":"fr"}}"#,
             Box::new(|o: &Obj| o.0 == "a.example" && o.1 == "/p/1" && o.2 == "fr"),
