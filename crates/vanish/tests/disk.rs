@@ -468,3 +468,43 @@ async fn a_disk_smaller_than_the_data_keeps_serving_and_purges_hold() {
     }
     assert!(served > 0, "the newest objects survive on the small disk");
 }
+
+#[test]
+fn bad_disk_settings_are_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["--disk-capacity".into(), "1GiB".into()],
+            "needs --disk-path",
+        ),
+        (
+            vec![
+                "--disk-path".into(),
+                dir.path().display().to_string(),
+                "--disk-capacity".into(),
+                "10".into(),
+            ],
+            "at least 1MiB",
+        ),
+        (
+            vec![
+                "--disk-path".into(),
+                dir.path().display().to_string(),
+                "--disk-capacity".into(),
+                "lots".into(),
+            ],
+            "--disk-capacity",
+        ),
+    ];
+    for (args, want) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_vanish"))
+            .args(["serve", "--upstream", "http://127.0.0.1:9"])
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: one line: {err}");
+    }
+}
