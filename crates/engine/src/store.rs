@@ -10,10 +10,11 @@ use std::sync::Arc;
 
 use http::HeaderMap;
 
+use crate::coding::{Accepted, Coding, Rank};
 use crate::key::ResourceKey;
 use crate::object::CachedObject;
 use crate::purge::selector::PurgeRequest;
-use crate::variant::VaryNames;
+use crate::variant::{VariantKey, VaryNames};
 use crate::vary_normalize::ValueForm;
 
 /// The variants currently stored for one resource, newest last.
@@ -27,7 +28,8 @@ impl Resource {
     /// The variant a request with these headers selects, if stored.
     ///
     /// Variants are tried newest first, each with its own `Vary` names (an origin may change
-    /// them), so the most recent matching response wins.
+    /// them), so the most recent matching response wins; among the content codings stored,
+    /// the one the client is best served in wins ([`Accepted::rank`]).
     pub fn select(&self, headers: &HeaderMap) -> Option<&Arc<CachedObject>> {
         self.select_in(headers, ValueForm::Normal)
     }
@@ -35,30 +37,57 @@ impl Resource {
     /// [`Resource::select`] with the request's values compared in `form` (the one the
     /// variants were stored with: [`crate::CacheConfig::vary_values`]).
     pub fn select_in(&self, headers: &HeaderMap, form: ValueForm) -> Option<&Arc<CachedObject>> {
-        let mut last: Option<(&VaryNames, crate::variant::VariantKey)> = None;
+        self.select_for(headers, form, &Accepted::of(headers))
+    }
+
+    /// [`Resource::select_in`] for a client that accepts `accepted`.
+    ///
+    /// One pass, newest first: an object is considered only when its coding serves the client
+    /// better than the best match found so far, and the search stops at a best-ranked match,
+    /// so the common hit (one object, in the first coding tried, without `Vary`) computes no
+    /// variant key and allocates nothing. Each variant key computed is reused for the next
+    /// objects with the same names and coding.
+    pub fn select_for(
+        &self,
+        headers: &HeaderMap,
+        form: ValueForm,
+        accepted: &Accepted,
+    ) -> Option<&Arc<CachedObject>> {
+        let mut best: Option<(Rank, &Arc<CachedObject>)> = None;
+        let mut last: Option<(&VaryNames, Coding, VariantKey)> = None;
         for obj in self.variants.iter().rev() {
             if obj.is_dead() {
                 continue;
             }
-            if obj.vary.is_empty() {
-                if obj.variant.as_bytes().is_empty() {
-                    return Some(obj);
-                }
+            let Some(coding) = obj.coding() else {
+                continue;
+            };
+            let Some(rank) = accepted.rank(coding) else {
+                continue;
+            };
+            if best.is_some_and(|(b, _)| b <= rank) {
                 continue;
             }
-            let key = match &last {
-                Some((names, key)) if *names == &obj.vary => key.clone(),
-                _ => {
-                    let k = obj.vary.variant_key_in(headers, form);
-                    last = Some((&obj.vary, k.clone()));
-                    k
-                }
+            let matches = if obj.vary.is_empty() {
+                obj.variant.as_bytes().is_empty()
+            } else {
+                let key = match &last {
+                    Some((names, c, key)) if *names == &obj.vary && *c == coding => key,
+                    _ => {
+                        let k = obj.vary.variant_key_coded(headers, form, coding);
+                        &last.insert((&obj.vary, coding, k)).2
+                    }
+                };
+                *key == obj.variant
             };
-            if key == obj.variant {
-                return Some(obj);
+            if matches {
+                if rank.is_best() {
+                    return Some(obj);
+                }
+                best = Some((rank, obj));
             }
         }
-        None
+        best.map(|(_, obj)| obj)
     }
 }
 
