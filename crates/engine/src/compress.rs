@@ -11,7 +11,7 @@ use std::io::Write;
 use bytes::Bytes;
 use http::{header, HeaderMap};
 
-use crate::coding::Coding;
+use crate::coding::{Accepted, Coding};
 use crate::directives::Directives;
 
 /// Compression of identity responses at store time.
@@ -33,7 +33,8 @@ pub struct Compression {
     pub types: Vec<String>,
     /// Bodies smaller than this stay identity (`[cache] compress_min_size`, 1 KiB).
     pub min_size: usize,
-    /// The coding stored (`[cache] compress_encoding`: `gzip`, the default, or `br`).
+    /// The coding stored (`[cache] compress_encoding`: `gzip`, the default, or `br`) when
+    /// the client whose request filled it accepts it ([`Compression::encoding_for`]).
     pub encoding: Coding,
 }
 
@@ -87,6 +88,25 @@ impl Compression {
                 .filter_map(|v| v.to_str().ok()),
         );
         !cc.has("no-transform")
+    }
+
+    /// The coding a body filled for a client that accepts `accepted` is stored in: the
+    /// configured one when the client accepts it, else the other one it accepts (`gzip`
+    /// first), else (an identity client, served decoded) the configured one. A client is
+    /// never made to miss forever on an object stored for it in a coding it refuses.
+    ///
+    /// ```
+    /// use vanish_engine::{coding::{Accepted, Coding}, compress::Compression};
+    /// let br = Compression { encoding: Coding::Br, ..Compression::default() };
+    /// assert_eq!(br.encoding_for(&Accepted::parse("gzip, br")), Coding::Br);
+    /// assert_eq!(br.encoding_for(&Accepted::parse("gzip")), Coding::Gzip);
+    /// assert_eq!(br.encoding_for(&Accepted::parse("")), Coding::Br);
+    /// ```
+    pub fn encoding_for(&self, accepted: &Accepted) -> Coding {
+        [self.encoding, Coding::Gzip, Coding::Br]
+            .into_iter()
+            .find(|&c| c != Coding::Identity && accepted.accepts(c))
+            .unwrap_or(self.encoding)
     }
 
     /// True when a body of `len` bytes is large enough to compress.

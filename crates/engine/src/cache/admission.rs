@@ -17,7 +17,7 @@ use http::{header, response, HeaderMap, HeaderValue, StatusCode};
 
 use super::deliver::{strip_tags, weak_etag};
 use super::range;
-use crate::coding::Coding;
+use crate::coding::{Accepted, Coding};
 use crate::config::CacheConfig;
 use crate::decode::{Inflater, Refused};
 use crate::freshness::{canonical_request, evaluate, NotStored, Overrides, Verdict};
@@ -71,8 +71,13 @@ pub(super) enum BodyPlan {
     Keep,
     /// A `gzip`/`br` body: decoded as it arrives, counting, and refused past the limits.
     Check(Box<Inflater>),
-    /// An identity body compressed when stored (if large enough), as this head says.
-    Compress(Box<Head>),
+    /// An identity body compressed in `to` when stored (if large enough), with `head`.
+    Compress {
+        /// The head of the compressed object.
+        head: Box<Head>,
+        /// The coding.
+        to: Coding,
+    },
 }
 
 impl BodyPlan {
@@ -99,11 +104,11 @@ impl BodyPlan {
                 head.decoded_len = Some(decoded);
                 Ok((head, body))
             }
-            BodyPlan::Compress(_) if !config.compression.large_enough(body.len()) => {
+            BodyPlan::Compress { .. } if !config.compression.large_enough(body.len()) => {
                 Ok((head, body))
             }
-            BodyPlan::Compress(coded) => {
-                match crate::compress::encode(&body, config.compression.encoding) {
+            BodyPlan::Compress { head: coded, to } => {
+                match crate::compress::encode(&body, to) {
                     Ok(encoded) => {
                         let mut coded = *coded;
                         coded.decoded_len = Some(body.len() as u64);
@@ -156,7 +161,11 @@ pub(super) fn admit_fill(
     )?;
     let plan = match coding {
         Coding::Identity if compress => {
-            BodyPlan::Compress(Box::new(admission.coded(&head, compression.encoding)))
+            let to = compression.encoding_for(&Accepted::of(client));
+            BodyPlan::Compress {
+                head: Box::new(admission.coded(&head, to)),
+                to,
+            }
         }
         Coding::Identity => BodyPlan::Keep,
         c => match Inflater::new(c, config.decode_limits, length) {
