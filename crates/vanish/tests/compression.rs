@@ -144,7 +144,10 @@ fn accepts(s: &Seen, coding: &str) -> bool {
     s.headers
         .get("accept-encoding")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|c| c.trim().split(';').next() == Some(coding)))
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|c| c.trim().split(';').next() == Some(coding))
+        })
 }
 
 /// An origin that negotiates the coding of `body` (and says `Vary: Accept-Encoding`).
@@ -222,7 +225,11 @@ async fn a_br_origin_stores_br_and_identity_objects() {
     assert_eq!((i.coding(), i.body == body), ("identity", true));
     let b = get_ae(&v.url("/p"), BR_GZIP).await;
     assert!(b.is_hit());
-    assert_eq!(b.coding(), "br", "the br object is preferred for a br client");
+    assert_eq!(
+        b.coding(),
+        "br",
+        "the br object is preferred for a br client"
+    );
     assert_eq!(
         i.header("content-length"),
         Some(body.len().to_string().as_str())
@@ -247,7 +254,10 @@ async fn browser_spellings_do_not_fragment_and_purges_name_a_coding() {
         assert_eq!((r.coding(), r.decoded() == body), ("br", true), "{ae}");
     }
     assert_eq!(origin.count("/p"), 1, "five spellings, one object");
-    for (i, ae) in ["gzip, deflate", "gzip", "x-gzip, deflate"].iter().enumerate() {
+    for (i, ae) in ["gzip, deflate", "gzip", "x-gzip, deflate"]
+        .iter()
+        .enumerate()
+    {
         let r = get_ae(&v.url("/p"), Some(ae)).await;
         assert_eq!(r.is_hit(), i > 0, "{ae}");
         assert_eq!((r.coding(), r.decoded() == body), ("gzip", true), "{ae}");
@@ -264,10 +274,19 @@ async fn browser_spellings_do_not_fragment_and_purges_name_a_coding() {
         r#"{"type":"path","path":"/p","headers":{"Accept-Encoding":"gzip, deflate"}}"#,
     )
     .await;
-    assert_eq!((r.status, r.json()["matched"].as_u64()), (200, Some(1)), "{}", r.body);
+    assert_eq!(
+        (r.status, r.json()["matched"].as_u64()),
+        (200, Some(1)),
+        "{}",
+        r.body
+    );
     assert!(!get_ae(&v.url("/p"), GZIP).await.is_hit(), "gzip purged");
     assert!(get_ae(&v.url("/p"), BR).await.is_hit(), "br kept");
-    let r = purge(&v, r#"{"type":"path","path":"/p","headers":{"accept-encoding":"br"}}"#).await;
+    let r = purge(
+        &v,
+        r#"{"type":"path","path":"/p","headers":{"accept-encoding":"br"}}"#,
+    )
+    .await;
     assert_eq!(r.json()["matched"], 1, "{}", r.body);
 }
 
@@ -354,7 +373,9 @@ async fn decompression_bombs_and_corrupt_bodies_are_not_stored() {
     assert_eq!(g.body, bomb, "delivered untouched");
     assert!(!g.stored(), "{:?}", g.header("cache-status"));
     assert!(
-        g.header("cache-status").unwrap().contains("decoded-too-large"),
+        g.header("cache-status")
+            .unwrap()
+            .contains("decoded-too-large"),
         "{:?}",
         g.header("cache-status")
     );
@@ -399,7 +420,10 @@ async fn the_absolute_decode_limit_applies() {
     let (origin, _) = pair(negotiating(Can::Gzip, small.clone())).await;
     let v = TestVanish::start_with(&origin.url(), "[limits]\nmax_decoded_size = \"64KiB\"\n").await;
     get_ae(&v.url("/p"), GZIP).await;
-    assert!(get_ae(&v.url("/p"), GZIP).await.is_hit(), "within the limit");
+    assert!(
+        get_ae(&v.url("/p"), GZIP).await.is_hit(),
+        "within the limit"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -422,14 +446,22 @@ async fn compress_true_stores_once_and_serves_each_client_its_coding() {
     .await;
     let v = TestVanish::start_with(&origin.url(), "[cache]\ncompress = true\n").await;
     let first = get_ae(&v.url("/page"), GZIP).await;
-    assert_eq!(first.decoded(), body, "the fill streams what the origin sent");
+    assert_eq!(
+        first.decoded(),
+        body,
+        "the fill streams what the origin sent"
+    );
     assert!(first.varies_on_accept_encoding());
     let g = get_ae(&v.url("/page"), GZIP).await;
     assert!(g.is_hit());
     assert_eq!(g.coding(), "gzip", "stored compressed");
     assert!(g.body.len() < body.len() / 3, "{} bytes", g.body.len());
     assert_eq!(gunzip(&g.body), body);
-    assert_eq!(g.header("etag"), Some("W/\"p1\""), "the cache's bytes: weak");
+    assert_eq!(
+        g.header("etag"),
+        Some("W/\"p1\""),
+        "the cache's bytes: weak"
+    );
     let b = get_ae(&v.url("/page"), BR_GZIP).await;
     assert!(b.is_hit());
     assert_eq!(b.coding(), "gzip");
@@ -495,7 +527,10 @@ async fn compress_encoding_br_stores_br() {
     assert_eq!((g.is_hit(), g.coding()), (true, "gzip"));
     assert_eq!(gunzip(&g.body), body);
     let i = get_ae(&v.url("/j"), IDENTITY).await;
-    assert_eq!((i.is_hit(), i.coding(), i.body == body), (true, "identity", true));
+    assert_eq!(
+        (i.is_hit(), i.coding(), i.body == body),
+        (true, "identity", true)
+    );
     assert!(get_ae(&v.url("/j"), BR_GZIP).await.is_hit());
     assert_eq!(origin.count("/j"), 2);
 }
@@ -596,6 +631,10 @@ async fn conditionals_on_a_decoded_delivery_use_the_weak_tag() {
     )
     .await;
     assert_eq!(g.status, 304);
-    assert_eq!(g.header("etag"), Some("\"v1\""), "the gzip client's tag is strong");
+    assert_eq!(
+        g.header("etag"),
+        Some("\"v1\""),
+        "the gzip client's tag is strong"
+    );
     assert_eq!(origin.count("/c"), 1);
 }

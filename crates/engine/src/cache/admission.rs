@@ -107,19 +107,17 @@ impl BodyPlan {
             BodyPlan::Compress { .. } if !config.compression.large_enough(body.len()) => {
                 Ok((head, body))
             }
-            BodyPlan::Compress { head: coded, to } => {
-                match crate::compress::encode(&body, to) {
-                    Ok(encoded) => {
-                        let mut coded = *coded;
-                        coded.decoded_len = Some(body.len() as u64);
-                        Ok((coded, encoded))
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "compression failed; stored as it came");
-                        Ok((head, body))
-                    }
+            BodyPlan::Compress { head: coded, to } => match crate::compress::encode(&body, to) {
+                Ok(encoded) => {
+                    let mut coded = *coded;
+                    coded.decoded_len = Some(body.len() as u64);
+                    Ok((coded, encoded))
                 }
-            }
+                Err(e) => {
+                    tracing::warn!(error = %e, "compression failed; stored as it came");
+                    Ok((head, body))
+                }
+            },
         }
     }
 }
