@@ -137,7 +137,7 @@ impl Write for Counter {
 }
 
 enum Push {
-    Gzip(flate2::write::GzDecoder<Counter>),
+    Gzip(Box<flate2::write::GzDecoder<Counter>>),
     Br(Box<brotli::DecompressorWriter<Counter>>),
 }
 
@@ -179,7 +179,7 @@ impl Inflater {
         };
         let push = match coding {
             Coding::Identity => return None,
-            Coding::Gzip => Push::Gzip(flate2::write::GzDecoder::new(counter)),
+            Coding::Gzip => Push::Gzip(Box::new(flate2::write::GzDecoder::new(counter))),
             Coding::Br => Push::Br(Box::new(brotli::DecompressorWriter::new(counter, 8192))),
         };
         Some(Inflater {
@@ -259,6 +259,9 @@ pub struct Window {
 /// The largest piece a decoded body yields at once.
 const CHUNK: usize = 32 * 1024;
 
+// The enum lives inside the response body's box: boxing the gzip decoder too would only add
+// an allocation to every decoded response.
+#[allow(clippy::large_enum_variant)]
 enum Pull<R> {
     Gzip(GzipDecoder<R>),
     Br(BrotliDecoder<R>),

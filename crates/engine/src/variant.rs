@@ -164,7 +164,7 @@ impl VaryNames {
 
     /// True when the names include `Accept-Encoding`.
     pub fn has_accept_encoding(&self) -> bool {
-        self.0.iter().any(|n| *n == header::ACCEPT_ENCODING)
+        self.0.contains(&header::ACCEPT_ENCODING)
     }
 
     /// These names with `Accept-Encoding` added (for a response whose coding the cache

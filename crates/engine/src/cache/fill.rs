@@ -510,7 +510,7 @@ struct Fill {
 /// How a fill's copy ended.
 enum Ended {
     /// Stored (the copy is kept only when the fill answers from it).
-    Stored(CachedObject),
+    Stored(Box<CachedObject>),
     /// Its coded body was refused.
     Refused(Refused),
     /// Not stored for another reason (too large, a purge overlapped, the body failed, or
@@ -568,7 +568,7 @@ async fn store_copy<S: Store + Clone>(
         }
     };
     let obj = CachedObject::new(head, body);
-    let kept = copy.keep.then(|| obj.clone());
+    let kept = copy.keep.then(|| Box::new(obj.clone()));
     let outcome = match cache.inner.store.insert(obj, copy.epoch).await {
         Ok(Inserted::Fresh) | Ok(Inserted::MarkedStale) => Outcome::Stored,
         Ok(Inserted::Dropped) => {
