@@ -43,8 +43,9 @@ declare -A BYTES=([1k]=1024 [64k]=65536)
 mkdir -p "$WORK/origin/www/plain" "$WORK/origin/www/gz"
 for page in "${PAGES[@]}"; do
     # Text that compresses as pages do (markup around varying numbers), cut to size.
-    seq -f '<li class="item" id="i%g"><a href="/p/%g">item %g</a></li>' 1 100000 |
-        head -c "${BYTES[$page]}" >"$WORK/origin/www/plain/$page.html"
+    awk -v n="${BYTES[$page]}" 'BEGIN { s = ""; for (i = 1; length(s) < n; i++)
+        s = s sprintf("<li class=\"item\" id=\"i%d\"><a href=\"/p/%d\">item %d</a></li>\n", i, i, i)
+        printf "%s", substr(s, 1, n) }' >"$WORK/origin/www/plain/$page.html"
     gzip -6 -n -c "$WORK/origin/www/plain/$page.html" >"$WORK/origin/www/gz/$page.html"
     log "$page page: $(stat -c %s "$WORK/origin/www/gz/$page.html") bytes gzip-compressed"
 done
