@@ -23,7 +23,7 @@ LAYERS = {
     "crates/engine/src": [
         ("ground", ["url", "headers", "body", "variant", "cache_status", "purge::tags",
                     "policy::negotiation", "settings", "validators", "preconditions",
-                    "vary_normalize", "directives"]),
+                    "vary_normalize", "directives", "coding", "decode", "compress"]),
         ("names", ["key", "origin", "forwarding"]),
         ("objects", ["object", "coalesce", "config"]),
         ("invalidation", ["purge", "purge::selector", "purge::dialects", "purge::index",

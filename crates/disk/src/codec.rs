@@ -49,6 +49,9 @@ struct ResponseJson {
     s: u16,
     h: Vec<(String, Value)>,
     p: CachePolicy,
+    /// The decoded length of a `gzip`/`br` body (absent in records written before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    d: Option<u64>,
 }
 
 /// What the index keeps of an object record (everything purges and lookups match on).
@@ -125,6 +128,7 @@ pub fn encode_head(obj: &CachedObject) -> Result<Vec<u8>, String> {
             })
             .collect(),
         p: obj.policy.clone(),
+        d: obj.decoded_len,
     };
     let meta = serde_json::to_vec(&meta).map_err(|e| e.to_string())?;
     let response = serde_json::to_vec(&response).map_err(|e| e.to_string())?;
@@ -211,6 +215,7 @@ pub fn decode_object(head: &[u8], body: Bytes) -> Result<CachedObject, String> {
             headers,
             policy: r.p,
             timing: stored.timing,
+            decoded_len: r.d,
         },
         body,
     ))
@@ -274,7 +279,9 @@ mod tests {
             ("https://h.example:8443/p?q=1", Some("fr")),
             ("http://h/p", None),
         ] {
-            let o = object(url, lang);
+            let mut o = object(url, lang);
+            // As admission records it for a gzip/br body.
+            o.decoded_len = lang.map(|_| 4321);
             let head = encode_head(&o).unwrap();
             let back = decode_object(&head, o.body.clone()).unwrap();
             assert_eq!(back.meta.key, o.meta.key);
@@ -287,6 +294,7 @@ mod tests {
             assert_eq!(back.headers, o.headers);
             assert_eq!(back.body, o.body);
             assert_eq!(back.timing, o.timing);
+            assert_eq!(back.decoded_len, o.decoded_len);
             assert_ne!(back.id(), o.id(), "a fresh process-local id");
             let meta = decode_meta(&head).unwrap();
             assert_eq!(unix_ms(meta.retain_until), unix_ms(o.retain_until()));

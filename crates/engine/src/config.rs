@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use http::HeaderName;
 
+use crate::compress::Compression;
+use crate::decode::DecodeLimits;
 use crate::forwarding::Forwarding;
 use crate::purge::tags::TagHeader;
 use crate::url::Scheme;
@@ -68,6 +70,11 @@ pub struct CacheConfig {
     /// Most range-specs a client's `Range` header may hold; a header with more is ignored
     /// and the whole response is served (RFC 9110 section 14.2 allows it).
     pub max_ranges: usize,
+    /// Compression of identity responses at store time (off by default).
+    pub compression: Compression,
+    /// Bounds a stored `gzip`/`br` body must keep once decoded; one that breaks them, or
+    /// does not decode, is not stored.
+    pub decode_limits: DecodeLimits,
 }
 
 impl Default for CacheConfig {
@@ -92,6 +99,8 @@ impl Default for CacheConfig {
             forwarding: Forwarding::default(),
             vary_values: ValueForm::Normal,
             max_ranges: 100,
+            compression: Compression::default(),
+            decode_limits: DecodeLimits::default(),
         }
     }
 }

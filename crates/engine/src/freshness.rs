@@ -56,6 +56,9 @@ pub enum NotStored {
     TagLimit,
     /// A `206 Partial Content`: part of a representation is never stored as the whole.
     Partial,
+    /// A `Content-Encoding` the cache cannot decode (anything but `gzip`, `br`, identity), or
+    /// a `gzip`/`br` body that does not decode within the decode limits.
+    Encoding,
 }
 
 impl NotStored {
@@ -72,6 +75,7 @@ impl NotStored {
             NotStored::Bypass => "bypass",
             NotStored::TagLimit => "tag-limit",
             NotStored::Partial => "partial",
+            NotStored::Encoding => "encoding",
         }
     }
 }

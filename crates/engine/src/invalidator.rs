@@ -8,6 +8,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::coding::filter_token;
 use crate::policy::{DefaultPolicy, KeyPolicy};
 use crate::purge::selector::{PurgeRequest, Selector, SelectorError};
 use crate::store::{PurgeReport, Store, StoreError};
@@ -39,6 +40,17 @@ impl std::error::Error for PurgeError {}
 fn normalize_header_filters(mut selector: Selector) -> Selector {
     for (name, value) in &mut selector.headers {
         *value = normalize_str(name, value);
+    }
+    selector
+}
+
+/// Variants record the content coding of their body as their `Accept-Encoding` value: a
+/// filter on it names a coding ([`filter_token`]), whichever form values are compared in.
+fn coding_filters(mut selector: Selector) -> Selector {
+    for (name, value) in &mut selector.headers {
+        if *name == http::header::ACCEPT_ENCODING {
+            *value = filter_token(value).to_owned();
+        }
     }
     selector
 }
@@ -106,6 +118,7 @@ impl<S: Store + Clone> Invalidator<S> {
                 ValueForm::Normal => normalize_header_filters(s),
                 ValueForm::AsReceived => s,
             })
+            .map(coding_filters)
             .collect();
         let started = Instant::now();
         let dry = request.dry_run;

@@ -16,7 +16,9 @@
 //! - [`purge`]: invalidation: what a purge names, its dialects, the index that finds matches in
 //!   O(matched) and the log that keeps read-after-purge;
 //! - [`store`]: where objects live; [`invalidator`]: the handle every purge runs through;
-//! - [`cache`]: lookup, fill (with coalescing), admission, revalidation, delivery, forwarding.
+//! - [`cache`]: lookup, fill (with coalescing), admission, revalidation, delivery, forwarding;
+//! - [`coding`], [`decode`] and [`compress`]: content codings (`br`, `gzip`, identity): what
+//!   a client accepts, decoding for clients that accept neither, compressing at store time.
 //!
 //! Beside them, [`settings`]: how every front end writes sizes and durations, errors naming keys.
 
@@ -27,7 +29,10 @@ pub mod body;
 pub mod cache;
 pub mod cache_status;
 pub mod coalesce;
+pub mod coding;
+pub mod compress;
 pub mod config;
+pub mod decode;
 pub mod directives;
 pub mod forwarding;
 pub mod freshness;

@@ -4,7 +4,7 @@
 //! rule an object keeps about itself: its `Content-Length` is its body's. What may be stored
 //! is decided elsewhere ([`crate::freshness`] judges, the cache's admission stage builds the
 //! [`Head`]); an object is never mutated after it is stored, except for its purge marks.
-//! It imports only the key and variant types.
+//! It imports only the key, variant and content-coding types.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -82,6 +82,9 @@ pub struct CachedObject {
     pub headers: HeaderMap,
     /// The complete body.
     pub body: Bytes,
+    /// The body's length once decoded, for a `gzip` or `br` body (learnt when it was checked
+    /// at admission): the `Content-Length` and range bounds of a decoded delivery.
+    pub decoded_len: Option<u64>,
     /// The RFC 9111 policy (from `http-cache-semantics`), used for client requests that carry
     /// cache directives and for revalidation.
     pub policy: CachePolicy,
@@ -121,6 +124,9 @@ pub struct Head {
     pub status: StatusCode,
     /// Response headers to serve (hop-by-hop and tag headers removed, no `Age`).
     pub headers: HeaderMap,
+    /// The body's length once decoded (`gzip` and `br` bodies; see
+    /// [`CachedObject::decoded_len`]).
+    pub decoded_len: Option<u64>,
     /// The RFC 9111 policy.
     pub policy: CachePolicy,
     /// Freshness timing.
@@ -149,6 +155,7 @@ impl CachedObject {
             vary,
             status,
             mut headers,
+            decoded_len,
             policy,
             timing,
         } = head;
@@ -167,6 +174,7 @@ impl CachedObject {
             status,
             headers,
             body,
+            decoded_len,
             policy,
             timing,
             soft_purged_at_ms: AtomicU64::new(0),
@@ -182,9 +190,16 @@ impl CachedObject {
             vary: self.vary.clone(),
             status: self.status,
             headers: self.headers.clone(),
+            decoded_len: self.decoded_len,
             policy: self.policy.clone(),
             timing: self.timing,
         }
+    }
+
+    /// The content coding of the stored body (`None` for one the cache cannot decode, which
+    /// it never stores itself).
+    pub fn coding(&self) -> Option<crate::coding::Coding> {
+        crate::coding::Coding::of_response(&self.headers)
     }
 
     /// Marks the object hard-purged: from now on no lookup returns it (stores reclaim its

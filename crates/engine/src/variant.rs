@@ -4,14 +4,17 @@
 //! encoding of a request's values for those names into a [`VariantKey`]. An absent header and
 //! an empty one encode differently, and no concatenation of values can collide. Values are
 //! encoded in the normal form of [`crate::vary_normalize`], so spellings that mean the same
-//! select the same variant.
+//! select the same variant. `Accept-Encoding` is the one exception: its value in a variant
+//! key is the stored body's content coding ([`crate::coding`]), not the request's header, so
+//! a resource holds one object per coding however clients spell what they accept.
 
 use std::fmt;
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use http::{HeaderMap, HeaderName};
+use http::{header, HeaderMap, HeaderName};
 
+use crate::coding::Coding;
 use crate::vary_normalize::ValueForm;
 
 /// The header names a response varies on, lower-cased, sorted and de-duplicated.
@@ -97,11 +100,53 @@ impl VaryNames {
 
     /// The variant key a request with these headers selects, its values in `form`.
     pub fn variant_key_in(&self, headers: &HeaderMap, form: ValueForm) -> VariantKey {
+        self.key(headers, form, None)
+    }
+
+    /// The variant key of an object whose body is in `coding`, for a request with these
+    /// headers: as [`VaryNames::variant_key_in`], but `Accept-Encoding` (when varied on) is
+    /// `coding`'s token, whatever the request sent.
+    ///
+    /// ```
+    /// use vanish_engine::{coding::Coding, variant::VaryNames, vary_normalize::ValueForm};
+    /// let names = VaryNames::from_names(["accept-encoding"]);
+    /// let h = |ae: &str| {
+    ///     let mut m = http::HeaderMap::new();
+    ///     m.insert("accept-encoding", ae.parse().unwrap());
+    ///     m
+    /// };
+    /// let form = ValueForm::Normal;
+    /// assert_eq!(
+    ///     names.variant_key_coded(&h("gzip, deflate, br"), form, Coding::Gzip),
+    ///     names.variant_key_coded(&h("gzip"), form, Coding::Gzip),
+    /// );
+    /// assert_ne!(
+    ///     names.variant_key_coded(&h("gzip"), form, Coding::Gzip),
+    ///     names.variant_key_coded(&h("gzip"), form, Coding::Identity),
+    /// );
+    /// ```
+    pub fn variant_key_coded(
+        &self,
+        headers: &HeaderMap,
+        form: ValueForm,
+        coding: Coding,
+    ) -> VariantKey {
+        self.key(headers, form, Some(coding))
+    }
+
+    fn key(&self, headers: &HeaderMap, form: ValueForm, coding: Option<Coding>) -> VariantKey {
         if self.0.is_empty() {
             return VariantKey::default();
         }
         let mut buf = BytesMut::with_capacity(32);
         for name in self.0.iter() {
+            if let Some(c) = coding.filter(|_| *name == header::ACCEPT_ENCODING) {
+                let token = c.token().as_bytes();
+                buf.put_u8(1);
+                buf.put_u32(token.len() as u32);
+                buf.put_slice(token);
+                continue;
+            }
             let mut values = headers.get_all(name).iter().peekable();
             if values.peek().is_none() {
                 buf.put_u8(0);
@@ -115,6 +160,23 @@ impl VaryNames {
             buf.put_slice(&joined);
         }
         VariantKey(buf.freeze())
+    }
+
+    /// True when the names include `Accept-Encoding`.
+    pub fn has_accept_encoding(&self) -> bool {
+        self.0.contains(&header::ACCEPT_ENCODING)
+    }
+
+    /// These names with `Accept-Encoding` added (for a response whose coding the cache
+    /// negotiates although the origin did not say it varies on it).
+    pub fn with_accept_encoding(&self) -> VaryNames {
+        if self.has_accept_encoding() {
+            return self.clone();
+        }
+        let mut v: Vec<HeaderName> = self.0.to_vec();
+        v.push(header::ACCEPT_ENCODING);
+        v.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        VaryNames(v.into())
     }
 
     /// The request's values for these names in the normal form variant keys compare
@@ -145,6 +207,23 @@ impl VaryNames {
                 )
             })
             .collect()
+    }
+
+    /// The request's values for these names as an object whose body is in `coding` records
+    /// them ([`VaryNames::variant_key_coded`]): `Accept-Encoding` is the coding's token.
+    pub fn values_coded(
+        &self,
+        headers: &HeaderMap,
+        form: ValueForm,
+        coding: Coding,
+    ) -> Vec<(HeaderName, Option<String>)> {
+        let mut values = self.values_in(headers, form);
+        for (name, value) in &mut values {
+            if *name == header::ACCEPT_ENCODING {
+                *value = Some(coding.token().to_owned());
+            }
+        }
+        values
     }
 }
 

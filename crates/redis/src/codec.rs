@@ -44,6 +44,9 @@ struct Head {
     policy: CachePolicy,
     /// stored_at (ns since the epoch), age_at_store, ttl_at_store, swr, sie, keep (ns).
     timing: [u64; 6],
+    /// The decoded length of a `gzip`/`br` body (absent in blobs written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    decoded_len: Option<u64>,
 }
 
 fn ns(d: Duration) -> u64 {
@@ -186,6 +189,7 @@ pub fn encode(obj: &CachedObject) -> Result<Bytes, String> {
             ns(t.stale_if_error),
             ns(t.keep),
         ],
+        decoded_len: obj.decoded_len,
     };
     let json = serde_json::to_vec(&head).map_err(|e| e.to_string())?;
     let mut out = BytesMut::with_capacity(7 + json.len() + obj.body.len());
@@ -250,6 +254,7 @@ pub fn decode(blob: Bytes) -> Result<CachedObject, String> {
             vary: VaryNames::from_names(head.vary),
             status: StatusCode::from_u16(head.status).map_err(|e| e.to_string())?,
             headers,
+            decoded_len: head.decoded_len,
             policy: head.policy,
             timing,
         },
@@ -343,6 +348,60 @@ mod tests {
         assert_eq!(back.variant, absent.variant);
         assert_ne!(back.variant, o.variant);
         assert!(decode(Bytes::from_static(b"nope")).is_err());
+    }
+
+    #[test]
+    fn coded_objects_round_trip() {
+        use std::io::Write;
+        use vanish_engine::coding::Coding;
+        let page = "<p>hello</p>".repeat(200);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(page.as_bytes()).unwrap();
+        let gz = Bytes::from(gz.finish().unwrap());
+        let key = ResourceKey::parse_url("http://h/coded").unwrap();
+        let mut req = HeaderMap::new();
+        req.insert("accept-encoding", "gzip, deflate, br".parse().unwrap());
+        req.insert("accept-language", "fr".parse().unwrap());
+        let res = http::Response::builder()
+            .header("cache-control", "max-age=60")
+            .header("content-encoding", "gzip")
+            .header("vary", "Accept-Language")
+            .body(gz)
+            .unwrap();
+        let o =
+            CachedObject::from_response(key, &req, res, &CacheConfig::default(), SystemTime::now())
+                .unwrap();
+        assert_eq!(o.decoded_len, Some(page.len() as u64));
+        assert!(
+            o.vary.has_accept_encoding(),
+            "the coding is a dimension of the variant"
+        );
+        let back = decode(encode(&o).unwrap()).unwrap();
+        assert_eq!(
+            back.variant, o.variant,
+            "the coding survives in the variant key"
+        );
+        assert_eq!(back.vary, o.vary);
+        assert_eq!(back.meta.vary_values, o.meta.vary_values);
+        assert_eq!(back.decoded_len, o.decoded_len);
+        assert_eq!(back.coding(), Some(Coding::Gzip));
+        assert_eq!(variant_field(&back), variant_field(&o));
+        // The stored object serves a gzip client as it is, and an identity one (decoded).
+        let resource = vanish_engine::store::Resource {
+            variants: vec![std::sync::Arc::new(back)],
+        };
+        let mut gzip_client = HeaderMap::new();
+        gzip_client.insert("accept-encoding", "gzip".parse().unwrap());
+        gzip_client.insert("accept-language", "fr".parse().unwrap());
+        assert!(resource.select(&gzip_client).is_some());
+        let mut identity_client = HeaderMap::new();
+        identity_client.insert("accept-language", "fr".parse().unwrap());
+        assert!(resource.select(&identity_client).is_some());
+        identity_client.insert("accept-language", "de".parse().unwrap());
+        assert!(
+            resource.select(&identity_client).is_none(),
+            "other Vary fields still count"
+        );
     }
 
     #[test]

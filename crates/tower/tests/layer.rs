@@ -276,3 +276,94 @@ async fn a_complete_miss_response_means_its_object_is_stored() {
         );
     }
 }
+
+/// The Layer negotiates content codings as the proxy does (the same engine): one stored object
+/// serves gzip clients as it is and identity clients decoded, and `compress` compresses once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codings_are_negotiated_as_in_the_proxy() {
+    use std::io::{Read, Write};
+    let page = "<li>an item of the page</li>\n".repeat(400);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(page.as_bytes()).unwrap();
+    let gz = Bytes::from(gz.finish().unwrap());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (c2, c3) = (calls.clone(), calls.clone());
+    let config = CacheConfig {
+        compression: vanish_engine::compress::Compression {
+            enabled: true,
+            ..Default::default()
+        },
+        ..CacheConfig::default()
+    };
+    let layer = CacheLayer::new(MemoryStore::new(16 << 20), config);
+    let plain = page.clone();
+    let app = Router::new()
+        .route(
+            "/gz",
+            get(move || {
+                c2.fetch_add(1, Ordering::SeqCst);
+                let gz = gz.clone();
+                async move {
+                    (
+                        [
+                            ("cache-control", "public, max-age=60"),
+                            ("content-encoding", "gzip"),
+                            ("content-type", "text/html"),
+                        ],
+                        gz,
+                    )
+                }
+            }),
+        )
+        .route(
+            "/plain",
+            get(move || {
+                c3.fetch_add(1, Ordering::SeqCst);
+                let plain = plain.clone();
+                async move {
+                    (
+                        [
+                            ("cache-control", "public, max-age=60"),
+                            ("content-type", "text/html"),
+                        ],
+                        plain,
+                    )
+                }
+            }),
+        )
+        .layer(layer);
+    let base = serve(app).await;
+    for path in ["/gz", "/plain"] {
+        let url = format!("{base}{path}");
+        let (_, h, body) = send("GET", &url, &[], "").await;
+        assert_eq!(
+            body, page,
+            "{path}: identity to a client without Accept-Encoding"
+        );
+        assert!(h.get("content-encoding").is_none(), "{path}");
+        // Raw gzip bytes are not text: read them as bytes.
+        let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+        let req = http::Request::get(&url)
+            .header("accept-encoding", "gzip, br")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let res = within(&url, client.request(req)).await.unwrap();
+        assert_eq!(res.headers()["content-encoding"], "gzip", "{path}");
+        assert!(is_hit(res.headers()), "{path}: {:?}", res.headers());
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        let mut out = String::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_string(&mut out)
+            .unwrap();
+        assert_eq!(out, page, "{path}");
+        let (_, h, body) = send("GET", &url, &[], "").await;
+        assert!(is_hit(&h), "{path}");
+        assert_eq!(body, page, "{path}: decoded on the fly");
+        assert!(h.get("content-encoding").is_none(), "{path}");
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "one inner call per resource"
+    );
+}

@@ -16,6 +16,9 @@ use std::time::Duration;
 use http::HeaderName;
 use ipnet::IpNet;
 use serde::Deserialize;
+use vanish_engine::coding::Coding;
+use vanish_engine::compress::{parse_type, Compression};
+use vanish_engine::decode::DecodeLimits;
 use vanish_engine::forwarding::Forwarding;
 use vanish_engine::policy::{PolicyError, PolicySpec, RuleSpec};
 use vanish_engine::purge::tags::TagHeader;
@@ -507,6 +510,15 @@ pub struct CacheSection {
     pub heuristic_fraction: Option<f32>,
     /// The longest heuristic freshness, e.g. `"1d"`.
     pub heuristic_max: Option<Setting<Span>>,
+    /// Compress identity responses of `compress_types` once, when stored (default false).
+    pub compress: Option<bool>,
+    /// The media types compressed (`type/subtype` or `type/*`; default: HTML, CSS,
+    /// JavaScript, JSON, XML, SVG, plain text and web manifests).
+    pub compress_types: Option<Vec<String>>,
+    /// Smaller bodies stay identity (default `1KiB`).
+    pub compress_min_size: Option<Setting<Size>>,
+    /// The coding stored: `gzip` (the default) or `br`.
+    pub compress_encoding: Option<String>,
 }
 
 impl CacheSection {
@@ -557,7 +569,42 @@ impl CacheSection {
             client_revalidation: self.client_revalidation.unwrap_or(d.client_revalidation),
             heuristic_fraction: self.heuristic_fraction()?.unwrap_or(d.heuristic_fraction),
             heuristic_max: get(&self.heuristic_max, "cache.heuristic_max", d.heuristic_max)?,
+            compression: self.compression(&d.compression)?,
             ..d
+        })
+    }
+
+    /// `compress`, `compress_types`, `compress_min_size`, `compress_encoding`.
+    fn compression(&self, d: &Compression) -> Result<Compression, SettingError> {
+        let types = match &self.compress_types {
+            None => d.types.clone(),
+            Some(list) => list
+                .iter()
+                .map(|t| parse_type(t).map_err(|e| SettingError::new("cache.compress_types", e)))
+                .collect::<Result<_, _>>()?,
+        };
+        let encoding = match self.compress_encoding.as_deref() {
+            None => d.encoding,
+            Some(e) => match Coding::from_token(e) {
+                Some(c @ (Coding::Gzip | Coding::Br)) => c,
+                _ => {
+                    return Err(SettingError::new(
+                        "cache.compress_encoding",
+                        format!("expected \"gzip\" or \"br\", got {e:?}"),
+                    ))
+                }
+            },
+        };
+        let min_size = usize_size(
+            &self.compress_min_size,
+            "cache.compress_min_size",
+            d.min_size,
+        )?;
+        Ok(Compression {
+            enabled: self.compress.unwrap_or(d.enabled),
+            types,
+            min_size,
+            encoding,
         })
     }
 
@@ -621,6 +668,12 @@ pub struct LimitsSection {
     pub header_read_timeout: Option<Setting<Span>>,
     /// Longest wait for the next piece of a request body (default `30s`; answered 408).
     pub body_read_timeout: Option<Setting<Span>>,
+    /// Most bytes a stored `gzip`/`br` body may decode to per encoded byte (default 100;
+    /// past it the response is passed, not stored).
+    pub max_decoded_ratio: Option<u64>,
+    /// Most bytes a stored `gzip`/`br` body may decode to (default four times
+    /// `cache.max_object_size`; past it the response is passed, not stored).
+    pub max_decoded_size: Option<Setting<Size>>,
 }
 
 /// The effective limits.
@@ -652,6 +705,11 @@ pub struct Limits {
     pub header_read_timeout: Duration,
     /// Longest wait for the next piece of a request body.
     pub body_read_timeout: Duration,
+    /// Decoded bytes per encoded byte a stored `gzip`/`br` body may have.
+    pub max_decoded_ratio: u64,
+    /// Decoded bytes a stored `gzip`/`br` body may have (`None`: four times the largest
+    /// stored object).
+    pub max_decoded_size: Option<u64>,
 }
 
 impl Default for Limits {
@@ -671,6 +729,8 @@ impl Default for Limits {
             connection_reserve: 1_000,
             header_read_timeout: Duration::from_secs(30),
             body_read_timeout: Duration::from_secs(30),
+            max_decoded_ratio: DecodeLimits::default().max_ratio,
+            max_decoded_size: None,
         }
     }
 }
@@ -739,6 +799,27 @@ impl LimitsSection {
                 "limits.body_read_timeout",
                 d.body_read_timeout,
             )?,
+            max_decoded_ratio: match self.max_decoded_ratio {
+                Some(0) => {
+                    return Err(SettingError::new(
+                        "limits.max_decoded_ratio",
+                        "must be at least 1",
+                    ))
+                }
+                r => r.unwrap_or(d.max_decoded_ratio),
+            },
+            max_decoded_size: match &self.max_decoded_size {
+                None => None,
+                Some(_) => match get(&self.max_decoded_size, "limits.max_decoded_size", 0)? {
+                    0 => {
+                        return Err(SettingError::new(
+                            "limits.max_decoded_size",
+                            "must be more than 0",
+                        ))
+                    }
+                    n => Some(n),
+                },
+            },
         };
         // hyper's smallest read buffer; a smaller one would panic when the listener starts.
         if out.max_header_bytes < 8192 {
@@ -754,6 +835,18 @@ impl LimitsSection {
             ));
         }
         Ok(out)
+    }
+}
+
+impl Limits {
+    /// The engine's decode limits, for a cache whose largest object is `max_object_size`.
+    pub fn decode_limits(&self, max_object_size: usize) -> DecodeLimits {
+        DecodeLimits {
+            max_ratio: self.max_decoded_ratio,
+            max_size: self
+                .max_decoded_size
+                .unwrap_or((max_object_size as u64).saturating_mul(4)),
+        }
     }
 }
 
@@ -915,13 +1008,16 @@ impl Settings {
             )
             .into());
         }
+        let cache = f.cache.resolve()?;
+        let decode_limits = limits.decode_limits(cache.max_object_size);
         let cache = CacheConfig {
             origin_body_timeout: upstream.body_timeout,
             max_tags: limits.max_tags,
             max_tag_bytes: limits.max_tag_bytes,
             max_ranges: limits.max_ranges,
             forwarding: server.forwarding,
-            ..f.cache.resolve()?
+            decode_limits,
+            ..cache
         };
         Ok(Settings {
             listen: server.listen,
@@ -966,6 +1062,20 @@ pub fn describe(s: &Settings, upstream_from_flags: bool) -> String {
             d.admit
         ));
     }
+    let z = &c.compression;
+    let compression = match z.enabled {
+        true => format!(
+            "{} at store, {} type(s), from {} bytes",
+            z.encoding.token(),
+            z.types.len(),
+            z.min_size
+        ),
+        false => "off".to_owned(),
+    };
+    out.push_str(&format!(
+        "compression   {compression}; stored gzip/br bodies decode to at most {} bytes, {}x\n",
+        c.decode_limits.max_size, c.decode_limits.max_ratio
+    ));
     out.push_str(&format!(
         "tag headers   {}\n\nkey rules (first match wins):\n",
         c.tag_headers
@@ -1345,6 +1455,64 @@ mod tests {
                 .resolve()
                 .unwrap_err();
             assert!(e.to_string().starts_with(want), "{toml}: {e}");
+        }
+    }
+
+    #[test]
+    fn compression_settings_and_decode_limits() {
+        let s =
+            |toml: &str| Settings::from_parts(parse_file(toml).unwrap(), &o("http://127.0.0.1:9"));
+        let d = s("").unwrap();
+        assert!(!d.cache.compression.enabled);
+        assert_eq!(d.cache.decode_limits.max_ratio, 100);
+        assert_eq!(
+            d.cache.decode_limits.max_size,
+            4 * d.cache.max_object_size as u64,
+            "tied to the largest stored object"
+        );
+        let c = s("[cache]\ncompress = true\ncompress_types = [\"Text/HTML\", \"text/*\"]\n\
+                   compress_min_size = \"2KiB\"\ncompress_encoding = \"br\"\nmax_object_size = \"1MiB\"\n\
+                   [limits]\nmax_decoded_ratio = 20\n")
+        .unwrap();
+        let z = &c.cache.compression;
+        assert!(z.enabled);
+        assert_eq!(z.types, ["text/html", "text/*"]);
+        assert_eq!(z.min_size, 2048);
+        assert_eq!(z.encoding, Coding::Br);
+        assert_eq!(c.cache.decode_limits.max_ratio, 20);
+        assert_eq!(c.cache.decode_limits.max_size, 4 << 20);
+        let l = s("[limits]\nmax_decoded_size = \"8MiB\"\n").unwrap();
+        assert_eq!(l.cache.decode_limits.max_size, 8 << 20);
+        let bad = [
+            (
+                "[cache]\ncompress_types = [\"html\"]",
+                "cache.compress_types: \"html\" is not a media type",
+            ),
+            (
+                "[cache]\ncompress_encoding = \"zstd\"",
+                "cache.compress_encoding:",
+            ),
+            (
+                "[cache]\ncompress_encoding = \"identity\"",
+                "cache.compress_encoding:",
+            ),
+            (
+                "[cache]\ncompress_min_size = \"lots\"",
+                "cache.compress_min_size:",
+            ),
+            (
+                "[limits]\nmax_decoded_ratio = 0",
+                "limits.max_decoded_ratio: must be at least 1",
+            ),
+            (
+                "[limits]\nmax_decoded_size = 0",
+                "limits.max_decoded_size: must be more than 0",
+            ),
+        ];
+        for (toml, want) in bad {
+            let e = s(toml).unwrap_err().to_string();
+            assert!(e.starts_with(want), "{toml}: {e}");
+            assert_eq!(e.lines().count(), 1, "{e}");
         }
     }
 }

@@ -3,7 +3,9 @@
 //! Owns the headers the cache adds or removes on the way out (`Age`, `Cache-Status`,
 //! hop-by-hop and tag headers), `304` answers to clients' conditional requests, `HEAD`
 //! bodies, and the cache's own error responses; ranges of stored `200`s are answered with
-//! `super::range`. It decides nothing about freshness.
+//! `super::range`. A `gzip`/`br` body goes to a client that accepts neither decoded on the
+//! fly ([`crate::decode`]): no `Content-Encoding`, a weak `ETag`, the decoded length (when
+//! known) and ranges over the decoded bytes. It decides nothing about freshness.
 
 use std::time::SystemTime;
 
@@ -13,7 +15,9 @@ use http::{header, request, response, HeaderMap, HeaderValue, Method, Response, 
 use super::range::{self, Selection};
 use crate::body::CacheBody;
 use crate::cache_status::{CacheStatus, Fwd, CACHE_STATUS};
+use crate::coding::{Accepted, Coding};
 use crate::config::CacheConfig;
+use crate::decode::{self, Window};
 use crate::headers::{strip_hop_by_hop, NOT_MODIFIED_HEADERS};
 use crate::object::CachedObject;
 use crate::origin::OriginError;
@@ -73,6 +77,9 @@ pub fn object(
     status: CacheStatus,
 ) -> Response<CacheBody> {
     let age = HeaderValue::from(obj.age(now).as_secs());
+    if let Some(coding) = decodes_for(&obj.headers, &req.headers) {
+        return decoded(config, obj, req, age, status, coding);
+    }
     let received = obj.timing.stored_at;
     if let Some(res) = conditional(
         config,
@@ -101,13 +108,7 @@ pub fn object(
                 (StatusCode::PARTIAL_CONTENT, part.body)
             }
             Selection::Unsatisfiable => {
-                let mut h = range::unsatisfiable(len);
-                for name in [header::ETAG, header::LAST_MODIFIED, header::ACCEPT_RANGES] {
-                    if let Some(v) = headers.get(&name) {
-                        h.insert(name, v.clone());
-                    }
-                }
-                headers = h;
+                headers = unsatisfiable(len, &headers);
                 (StatusCode::RANGE_NOT_SATISFIABLE, Bytes::new())
             }
         }
@@ -173,14 +174,147 @@ pub(super) fn conditional(
     Some(res)
 }
 
-/// A response built from refreshed headers and a kept body, not stored.
+/// The coding a body with these response headers must be decoded from for a client whose
+/// request had `request` headers: the body's, when that is `gzip` or `br` and the client
+/// accepts it not.
+pub(super) fn decodes_for(response: &HeaderMap, request: &HeaderMap) -> Option<Coding> {
+    match Coding::of_response(response) {
+        Some(c @ (Coding::Gzip | Coding::Br)) if !Accepted::of(request).accepts(c) => Some(c),
+        _ => None,
+    }
+}
+
+/// Makes a strong `ETag` weak (`"x"` becomes `W/"x"`): what it names is no longer the bytes
+/// sent (RFC 9110 section 8.8.1).
+pub(super) fn weak_etag(headers: &mut HeaderMap) {
+    let Some(tag) = headers.get(header::ETAG) else {
+        return;
+    };
+    if tag.as_bytes().starts_with(b"W/") {
+        return;
+    }
+    let mut weak = Vec::with_capacity(tag.len() + 2);
+    weak.extend_from_slice(b"W/");
+    weak.extend_from_slice(tag.as_bytes());
+    if let Ok(v) = HeaderValue::from_bytes(&weak) {
+        headers.insert(header::ETAG, v);
+    }
+}
+
+/// The headers of a body sent decoded: no `Content-Encoding` (nor `Content-Length`, which
+/// the caller sets when it knows the decoded length), a weak `ETag`, and `Vary:
+/// Accept-Encoding` (another client gets other bytes).
+fn as_decoded(headers: &mut HeaderMap) {
+    headers.remove(header::CONTENT_ENCODING);
+    headers.remove(header::CONTENT_LENGTH);
+    weak_etag(headers);
+    let varies = headers
+        .get_all(header::VARY)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|n| {
+            let n = n.trim();
+            n == "*" || n.eq_ignore_ascii_case("accept-encoding")
+        });
+    if !varies {
+        headers.append(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    }
+}
+
+/// A stored object served decoded from `coding`: conditionals against the weak `ETag`,
+/// ranges over the decoded bytes (one range; several get the whole body, as RFC 9110 section
+/// 14.2 allows), and the decoded length when admission learnt it (else the body is sent
+/// without a length and ranges are not answered).
+fn decoded(
+    config: &CacheConfig,
+    obj: &CachedObject,
+    req: &request::Parts,
+    age: HeaderValue,
+    status: CacheStatus,
+    coding: Coding,
+) -> Response<CacheBody> {
+    let mut headers = obj.headers.clone();
+    headers.remove(&config.targeted_field);
+    as_decoded(&mut headers);
+    let received = obj.timing.stored_at;
+    if let Some(res) = conditional(
+        config,
+        req,
+        obj.status,
+        &headers,
+        received,
+        Some(age.clone()),
+        &status,
+    ) {
+        return res;
+    }
+    let len = obj.decoded_len;
+    if let Some(n) = len {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+    }
+    let mut code = obj.status;
+    let mut window = Window::default();
+    if let (StatusCode::OK, Some(len)) = (obj.status, len) {
+        match range::choose(&req.headers, &headers, len, config.max_ranges) {
+            Selection::Ranges(ranges) if ranges.len() == 1 => {
+                let (first, last) = ranges[0];
+                for (name, value) in range::part_headers(first, last, len) {
+                    headers.insert(name.expect("one value per name"), value);
+                }
+                code = StatusCode::PARTIAL_CONTENT;
+                window = Window {
+                    skip: first,
+                    take: Some(last - first + 1),
+                };
+            }
+            Selection::Unsatisfiable => {
+                headers = unsatisfiable(len, &headers);
+                code = StatusCode::RANGE_NOT_SATISFIABLE;
+                window.take = Some(0);
+            }
+            Selection::Whole | Selection::Ranges(_) => {}
+        }
+    }
+    let body = if req.method == Method::HEAD || window.take == Some(0) {
+        CacheBody::empty()
+    } else {
+        decode::decoded(obj.body.clone(), coding, window, len)
+    };
+    let mut res = Response::new(body);
+    *res.status_mut() = code;
+    headers.insert(header::AGE, age);
+    headers.insert(CACHE_STATUS, status.to_header(&config.name));
+    *res.headers_mut() = headers;
+    res
+}
+
+/// The headers of a `416` for a representation of `len` bytes, with the validators and
+/// `Accept-Ranges` of its `stored` headers.
+fn unsatisfiable(len: u64, stored: &HeaderMap) -> HeaderMap {
+    let mut h = range::unsatisfiable(len);
+    for name in [header::ETAG, header::LAST_MODIFIED, header::ACCEPT_RANGES] {
+        if let Some(v) = stored.get(&name) {
+            h.insert(name, v.clone());
+        }
+    }
+    h
+}
+
+/// A response built from refreshed headers and a kept body (with its decoded length, for a
+/// coded one), not stored; decoded for a client that accepts not its coding.
 pub fn from_parts_and_body(
     config: &CacheConfig,
     req: &request::Parts,
     mut parts: response::Parts,
-    body: Bytes,
+    (body, decoded_len): (Bytes, Option<u64>),
     status: CacheStatus,
 ) -> Response<CacheBody> {
+    let decode = decodes_for(&parts.headers, &req.headers);
+    if decode.is_some() {
+        as_decoded(&mut parts.headers);
+    }
+    // Preconditions apply to what this client receives (a decoded body has a weak `ETag`).
     let age = parts.headers.get(header::AGE).cloned();
     let now = SystemTime::now();
     if let Some(res) = conditional(config, req, parts.status, &parts.headers, now, age, &status) {
@@ -190,15 +324,52 @@ pub fn from_parts_and_body(
     parts
         .headers
         .insert(CACHE_STATUS, status.to_header(&config.name));
-    parts
-        .headers
-        .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-    let body = if req.method == Method::HEAD {
-        CacheBody::empty()
+    if decode.is_some() {
+        if let Some(n) = decoded_len {
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+        }
     } else {
-        CacheBody::full(body)
+        parts
+            .headers
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    }
+    let body = match (req.method == Method::HEAD, decode) {
+        (true, _) => CacheBody::empty(),
+        (false, Some(c)) => decode::decoded(body, c, Window::default(), decoded_len),
+        (false, None) => CacheBody::full(body),
     };
     Response::from_parts(parts, body)
+}
+
+/// [`passed`] for the client's request `req`: a `gzip`/`br` body it accepts not is decoded
+/// on the way (and the client's connection ends early past the decode limits' absolute
+/// bound: its head is already sent), and its preconditions are answered (`304`/`412`, the
+/// body dropped) against what it would receive, since a fill never forwards them.
+pub(super) fn passed_to(
+    config: &CacheConfig,
+    req: &request::Parts,
+    mut parts: response::Parts,
+    body: CacheBody,
+    status: CacheStatus,
+    head: bool,
+) -> Response<CacheBody> {
+    let coding = decodes_for(&parts.headers, &req.headers);
+    if coding.is_some() {
+        as_decoded(&mut parts.headers);
+    }
+    let age = parts.headers.get(header::AGE).cloned();
+    let now = SystemTime::now();
+    if let Some(res) = conditional(config, req, parts.status, &parts.headers, now, age, &status) {
+        return res;
+    }
+    let body = match (head, coding) {
+        (true, _) => CacheBody::empty(),
+        (false, Some(coding)) => decode::decoded_stream(body, coding, config.decode_limits),
+        (false, None) => body,
+    };
+    passed(config, parts, body, status, head)
 }
 
 /// An origin response passed to the client (stored or not).

@@ -18,11 +18,14 @@ use http::{header, request, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use tokio::sync::{mpsc, oneshot};
 
+use super::admission::{self, BodyPlan};
 use super::handle::Cache;
-use super::{admission, deliver, lookup, range};
+use super::{deliver, lookup, range};
 use crate::body::{BoxError, CacheBody};
 use crate::cache_status::{CacheStatus, Fwd};
 use crate::coalesce::{Leader, Outcome};
+use crate::coding::Accepted;
+use crate::decode::Refused;
 use crate::freshness::NotStored;
 use crate::headers::{detach, strip_hop_by_hop};
 use crate::key::ResourceKey;
@@ -47,6 +50,8 @@ enum Decided {
     TooLarge,
     /// The origin body failed before anything was sent: answer 502.
     Failed,
+    /// Its coded body was refused (too large decoded, or corrupt): not stored.
+    Refused(&'static str),
     /// Not known before the body streams (or not stored for a reason not worth saying).
     Streaming,
 }
@@ -92,6 +97,9 @@ pub(super) fn origin_request(
         for h in NOT_FORWARDED_ON_FILL.iter() {
             headers.remove(h);
         }
+        // What the cache can store and serve to every client, normalised (`coding.rs`).
+        let ask = Accepted::of(&headers).ask();
+        headers.insert(header::ACCEPT_ENCODING, ask);
     }
     if let Some(obj) = stale {
         if let Some(etag) = obj.headers.get(header::ETAG) {
@@ -195,27 +203,15 @@ impl<S: Store + Clone> Cache<S> {
             finish(leader, Outcome::NotStored);
             let mut status = CacheStatus::forward(fwd);
             status.fwd_status = Some(parts.status.as_u16());
-            let age = parts.headers.get(header::AGE).cloned();
-            let now = SystemTime::now();
-            if let Some(res) = deliver::conditional(
-                config,
-                &req,
-                parts.status,
-                &parts.headers,
-                now,
-                age,
-                &status,
-            ) {
-                return res;
-            }
-            return deliver::passed(config, parts, CacheBody::boxed(body), status, true);
+            let body = CacheBody::boxed(body);
+            return deliver::passed_to(config, &req, parts, body, status, true);
         }
         metrics::counter!("vanish_requests_total", "result" => "miss").increment(1);
         // What the cache keeps of these headers must not pin hyper's read buffer.
         let mut parts = parts;
         parts.headers = detach(&parts.headers);
         let now = SystemTime::now();
-        let admitted = admission::admit(
+        let admitted = admission::admit_fill(
             &key,
             &req.headers,
             &parts,
@@ -235,12 +231,12 @@ impl<S: Store + Clone> Cache<S> {
         // A range is answered from a stored 200; another status is served as it came.
         let wants_range = range::asks(&req.headers, config.max_ranges)
             && matches!(parts.status, StatusCode::OK | StatusCode::PARTIAL_CONTENT);
-        let object_head = match admitted {
+        let admitted = match admitted {
             Ok(_) if too_large => Err(NotStored::TooLarge),
             Err(reason) => Err(reason),
-            Ok(object_head) => Ok(object_head),
+            Ok(admitted) => Ok(admitted),
         };
-        let object_head = match object_head {
+        let (object_head, plan) = match admitted {
             Err(reason) if wants_range => {
                 // Nothing will be stored to answer the range from: the origin answers it
                 // (for a 206, the origin's part of something else is not the client's part).
@@ -251,33 +247,35 @@ impl<S: Store + Clone> Cache<S> {
             Err(reason) => {
                 finish(leader, Outcome::NotStored);
                 status.detail = Some(reason.as_str());
-                // The client's preconditions were not sent: the cache answers them.
-                let age = parts.headers.get(header::AGE).cloned();
-                if let Some(res) = deliver::conditional(
-                    config,
-                    &req,
-                    parts.status,
-                    &parts.headers,
-                    now,
-                    age,
-                    &status,
-                ) {
-                    drop(body);
-                    return res;
-                }
-                return deliver::passed(config, parts, CacheBody::boxed(body), status, head);
+                // The client's preconditions were not sent: `passed_to` answers them.
+                let body = CacheBody::boxed(body);
+                return deliver::passed_to(config, &req, parts, body, status, head);
             }
-            Ok(object_head) => object_head,
+            Ok(admitted) => admitted,
         };
         // The corrected initial age (RFC 9111 section 4.2.3): a delayed or aged response says so.
         let age = object_head.timing.age_at_store.as_secs();
         if age > 0 || parts.headers.contains_key(header::AGE) {
             parts.headers.insert(header::AGE, age.into());
         }
-        if wants_range {
+        // A client that accepts not the body's coding gets it decoded from the stored copy,
+        // once the copy is checked: a body refused then is answered 502, not half-sent.
+        let needs_decode = deliver::decodes_for(&object_head.headers, &req.headers).is_some();
+        if wants_range || needs_decode {
+            let fill = Fill {
+                head: object_head,
+                plan,
+                leader,
+                epoch,
+            };
             return self
-                .fill_then_range(key, req, body, object_head, leader, epoch, status, origin)
+                .fill_then_answer(req, body, fill, status, needs_decode, origin)
                 .await;
+        }
+        // The object's `Vary` (with `Accept-Encoding` when the cache negotiates the coding).
+        parts.headers.remove(header::VARY);
+        for v in object_head.headers.get_all(header::VARY) {
+            parts.headers.append(header::VARY, v.clone());
         }
         // The client's preconditions were not sent: the cache answers them from what it
         // stores (the body is read into the store all the same).
@@ -291,18 +289,17 @@ impl<S: Store + Clone> Cache<S> {
             (Some(tx), CacheBody::channel(rx))
         };
         let (decided_tx, decided_rx) = oneshot::channel();
-        tokio::spawn(tee(
-            self.clone(),
-            body,
-            tx,
-            object_head,
+        let fill = Fill {
+            head: object_head,
+            plan,
             leader,
             epoch,
-            decided_tx,
-        ));
+        };
+        tokio::spawn(tee(self.clone(), body, tx, fill, decided_tx, false));
         match decided_rx.await.unwrap_or(Decided::Streaming) {
             Decided::Stored => status.stored = true,
             Decided::TooLarge => status.detail = Some(NotStored::TooLarge.as_str()),
+            Decided::Refused(why) => status.detail = Some(why),
             Decided::Failed => {
                 return deliver::error(config, StatusCode::BAD_GATEWAY, "origin body failed")
             }
@@ -327,19 +324,18 @@ impl<S: Store + Clone> Cache<S> {
 }
 
 impl<S: Store + Clone> Cache<S> {
-    /// A range request's miss: reads the whole body into the store (the client waits), then
-    /// answers the range from the stored object; when nothing was stored (too large once
-    /// read, a purge overlapped, the body failed) the origin answers the range.
-    #[allow(clippy::too_many_arguments)]
-    async fn fill_then_range<O: Origin, B>(
+    /// A miss answered from the stored copy: a range request's (ranges are answered from
+    /// stored objects) or one whose client needs the body decoded. Reads the whole body into
+    /// the store (the client waits), then answers from the copy. When nothing was stored
+    /// (too large once read, a purge overlapped, the body failed) the origin answers; when
+    /// the coded body was refused, a client that cannot take it as it is gets a 502.
+    async fn fill_then_answer<O: Origin, B>(
         &self,
-        key: ResourceKey,
         req: request::Parts,
         body: B,
-        object_head: Head,
-        leader: Option<Leader>,
-        epoch: u64,
+        fill: Fill,
         mut status: CacheStatus,
+        needs_decode: bool,
         origin: &O,
     ) -> Response<CacheBody>
     where
@@ -347,27 +343,23 @@ impl<S: Store + Clone> Cache<S> {
         B::Error: Into<BoxError>,
     {
         let (decided_tx, _decided) = oneshot::channel();
-        let copy = tee(
-            self.clone(),
-            body,
-            None,
-            object_head,
-            leader,
-            epoch,
-            decided_tx,
-        );
+        let copy = tee(self.clone(), body, None, fill, decided_tx, true);
         // In its own task, as every fill's copy: other waiters depend on it.
-        let _ = tokio::spawn(copy).await;
+        let ended = tokio::spawn(copy).await.unwrap_or(Ended::NotStored);
         let now = SystemTime::now();
-        match self.lookup(&key, &req.headers, now).await {
-            Some(obj) => {
+        let fwd = status.fwd.unwrap_or(Fwd::Miss);
+        match ended {
+            Ended::Stored(obj) => {
                 status.stored = true;
                 deliver::object(&self.inner.config, &obj, &req, now, status)
             }
-            None => {
-                let fwd = status.fwd.unwrap_or(Fwd::Miss);
-                self.pass(req, origin, fwd, Some("not-stored")).await
-            }
+            Ended::Refused(why) if needs_decode => deliver::error(
+                &self.inner.config,
+                StatusCode::BAD_GATEWAY,
+                &why.to_string(),
+            ),
+            Ended::Refused(why) => self.pass(req, origin, fwd, Some(why.as_str())).await,
+            Ended::NotStored => self.pass(req, origin, fwd, Some("not-stored")).await,
         }
     }
 
@@ -392,13 +384,8 @@ impl<S: Store + Clone> Cache<S> {
                 let mut status = CacheStatus::forward(fwd);
                 status.fwd_status = Some(parts.status.as_u16());
                 status.detail = detail;
-                deliver::passed(
-                    &self.inner.config,
-                    parts,
-                    CacheBody::boxed(body),
-                    status,
-                    head,
-                )
+                let body = CacheBody::boxed(body);
+                deliver::passed_to(&self.inner.config, &req, parts, body, status, head)
             }
             Err(e) => deliver::origin_error(&self.inner.config, &e),
         }
@@ -418,21 +405,26 @@ fn finish(leader: Option<Leader>, outcome: Outcome) {
 /// so a purge sent after it matches it. `decided` learns what the response's head may say of
 /// storing: after the store when the body ends within [`READ_BEFORE_ANSWER`] bytes, else
 /// "streaming" as soon as more was read (or the client's channel is full).
-#[allow(clippy::too_many_arguments)]
 async fn tee<S: Store + Clone, B>(
     cache: Cache<S>,
     mut body: B,
     mut tx: Option<mpsc::Sender<Result<Bytes, BoxError>>>,
-    object_head: Head,
-    mut leader: Option<Leader>,
-    epoch: u64,
+    fill: Fill,
     decided: oneshot::Sender<Decided>,
-) where
+    keep: bool,
+) -> Ended
+where
     B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<BoxError>,
 {
     let config = &cache.inner.config;
     let max = config.max_object_size;
+    let Fill {
+        head: object_head,
+        mut plan,
+        mut leader,
+        epoch,
+    } = fill;
     // Sized from Content-Length when the origin gives one, so the stored body holds no slack.
     let expected = object_head
         .headers
@@ -443,6 +435,7 @@ async fn tee<S: Store + Clone, B>(
     // `Some` until the copy is stored (or given up).
     let mut to_store = Some(object_head);
     let mut decided = Some(decided);
+    let mut ended = Ended::NotStored;
     let mut read = 0usize;
     loop {
         let frame = match tokio::time::timeout(config.origin_body_timeout, body.frame()).await {
@@ -462,27 +455,38 @@ async fn tee<S: Store + Clone, B>(
                 if let Some(tx) = tx {
                     let _ = tx.send(Err(e)).await;
                 }
-                return;
+                return Ended::NotStored;
             }
         };
         let Ok(data) = frame.into_data() else {
             continue;
         };
         read += data.len();
-        if to_store.is_some() {
+        if let Some(t) = &to_store {
             if buf.len() + data.len() > max {
                 to_store = None;
                 buf = BytesMut::new();
                 finish(leader.take(), Outcome::NotStored);
                 tell(&mut decided, Decided::TooLarge);
+            } else if let Err(why) = plan.feed(&data) {
+                refuse(&t.meta.key, &why, &mut decided, leader.take());
+                to_store = None;
+                buf = BytesMut::new();
+                ended = Ended::Refused(why);
             } else {
                 buf.extend_from_slice(&data);
                 if expected == Some(buf.len()) {
                     // The last byte: store before the client sees it.
                     if let Some(t) = to_store.take() {
-                        let outcome = store_copy(&cache, t, std::mem::take(&mut buf), epoch).await;
-                        tell(&mut decided, decision(outcome));
-                        finish(leader.take(), outcome);
+                        let plan = std::mem::replace(&mut plan, BodyPlan::Keep);
+                        let copy = Copy {
+                            head: t,
+                            buf: std::mem::take(&mut buf),
+                            plan,
+                            epoch,
+                            keep,
+                        };
+                        ended = store_copy(&cache, copy, &mut decided, leader.take()).await;
                     }
                 }
             }
@@ -496,17 +500,66 @@ async fn tee<S: Store + Clone, B>(
             }
         }
         if to_store.is_none() && tx.is_none() {
-            return; // stored or given up, and nobody wants the rest
+            return ended; // stored or given up, and nobody wants the rest
         }
     }
     if let Some(t) = to_store {
-        let outcome = store_copy(&cache, t, buf, epoch).await;
-        tell(&mut decided, decision(outcome));
-        finish(leader, outcome);
+        let copy = Copy {
+            head: t,
+            buf,
+            plan,
+            epoch,
+            keep,
+        };
+        ended = store_copy(&cache, copy, &mut decided, leader).await;
     }
     tell(&mut decided, Decided::Streaming);
     // Only now does a chunked body end for the client.
     drop(tx);
+    ended
+}
+
+/// A fill's copy in the making: the head it will be stored with, what becomes of its body,
+/// the coalesced waiters to tell, and the epoch the fill started at.
+struct Fill {
+    head: Head,
+    plan: BodyPlan,
+    leader: Option<Leader>,
+    epoch: u64,
+}
+
+/// How a fill's copy ended.
+enum Ended {
+    /// Stored (the copy is kept only when the fill answers from it).
+    Stored(Box<CachedObject>),
+    /// Its coded body was refused.
+    Refused(Refused),
+    /// Not stored for another reason (too large, a purge overlapped, the body failed, or
+    /// stored but not kept).
+    NotStored,
+}
+
+/// A complete body to store.
+struct Copy {
+    head: Head,
+    buf: BytesMut,
+    plan: BodyPlan,
+    epoch: u64,
+    /// Keep a copy of the stored object for the caller.
+    keep: bool,
+}
+
+/// A coded body refused at admission: not stored; counted and logged.
+fn refuse(
+    key: &ResourceKey,
+    why: &Refused,
+    decided: &mut Option<oneshot::Sender<Decided>>,
+    leader: Option<Leader>,
+) {
+    metrics::counter!("vanish_decode_refused_total", "reason" => why.as_str()).increment(1);
+    tracing::debug!(%key, reason = %why, "coded body refused; not stored");
+    finish(leader, Outcome::NotStored);
+    tell(decided, Decided::Refused(why.as_str()));
 }
 
 fn decision(outcome: Outcome) -> Decided {
@@ -516,16 +569,28 @@ fn decision(outcome: Outcome) -> Decided {
     }
 }
 
-/// Stores the complete copy of a fill; the outcome is what coalesced waiters are told.
+/// Stores the complete copy of a fill (checked, or compressed, as its plan says) and tells
+/// the response and the coalesced waiters what became of it.
 async fn store_copy<S: Store + Clone>(
     cache: &Cache<S>,
-    object_head: Head,
-    buf: BytesMut,
-    epoch: u64,
-) -> Outcome {
-    let key = object_head.meta.key.clone();
-    let obj = CachedObject::new(object_head, exact(buf));
-    match cache.inner.store.insert(obj, epoch).await {
+    copy: Copy,
+    decided: &mut Option<oneshot::Sender<Decided>>,
+    leader: Option<Leader>,
+) -> Ended {
+    let key = copy.head.meta.key.clone();
+    let (head, body) = match copy
+        .plan
+        .finish(copy.head, exact(copy.buf), &cache.inner.config)
+    {
+        Ok(ready) => ready,
+        Err(why) => {
+            refuse(&key, &why, decided, leader);
+            return Ended::Refused(why);
+        }
+    };
+    let obj = CachedObject::new(head, body);
+    let kept = copy.keep.then(|| Box::new(obj.clone()));
+    let outcome = match cache.inner.store.insert(obj, copy.epoch).await {
         Ok(Inserted::Fresh) | Ok(Inserted::MarkedStale) => Outcome::Stored,
         Ok(Inserted::Dropped) => {
             tracing::debug!(%key, "fill overlapped a matching purge; not stored");
@@ -535,6 +600,12 @@ async fn store_copy<S: Store + Clone>(
             tracing::warn!(error = %e, %key, "store insert failed");
             Outcome::NotStored
         }
+    };
+    tell(decided, decision(outcome));
+    finish(leader, outcome);
+    match (outcome, kept) {
+        (Outcome::Stored, Some(obj)) => Ended::Stored(obj),
+        _ => Ended::NotStored,
     }
 }
 

@@ -222,6 +222,18 @@ pub(super) struct Partial {
     pub(super) body: Bytes,
 }
 
+/// The headers a single-part `206` of bytes `first..=last` of `len` replaces:
+/// `Content-Range` and `Content-Length`.
+pub(super) fn part_headers(first: u64, last: u64, len: u64) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_RANGE,
+        value(&content_range(first, last, len)),
+    );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(last - first + 1));
+    headers
+}
+
 /// Builds the `206` for `ranges` of `body` (non-empty, each within it); `content_type` is the
 /// stored response's, repeated in each part of a multipart answer.
 pub(super) fn partial(
@@ -232,15 +244,9 @@ pub(super) fn partial(
     let len = body.len() as u64;
     let mut headers = HeaderMap::new();
     if let [(first, last)] = ranges {
-        let part = body.slice(*first as usize..=*last as usize);
-        headers.insert(
-            header::CONTENT_RANGE,
-            value(&content_range(*first, *last, len)),
-        );
-        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(part.len()));
         return Partial {
-            headers,
-            body: part,
+            headers: part_headers(*first, *last, len),
+            body: body.slice(*first as usize..=*last as usize),
         };
     }
     let boundary = boundary_for(body, ranges);

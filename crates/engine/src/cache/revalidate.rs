@@ -62,6 +62,14 @@ impl<S: Store + Clone> Cache<S> {
         status.fwd_status = Some(update.status.as_u16());
         let mut headers = updated_headers(&old.headers, &new_headers, now);
         admission::clean_stored_headers(config, &mut headers);
+        // An `ETag` the cache made weak (it compressed the body) stays weak when the update
+        // repeats the origin's strong one.
+        if let (Some(kept), Some(new)) = (old.headers.get(header::ETAG), headers.get(header::ETAG))
+        {
+            if kept.as_bytes().strip_prefix(b"W/") == Some(new.as_bytes()) {
+                headers.insert(header::ETAG, kept.clone());
+            }
+        }
         // The update's `Age` (from a cache behind us) counts in the refreshed response's age.
         if let Some(age) = new_headers.get(header::AGE) {
             headers.insert(header::AGE, age.clone());
@@ -84,6 +92,7 @@ impl<S: Store + Clone> Cache<S> {
                 object_head.meta.tags = old.meta.tags.clone();
                 object_head.variant = old.variant.clone();
                 object_head.vary = old.vary.clone();
+                object_head.decoded_len = old.decoded_len;
                 Some(CachedObject::new(object_head, old.body.clone()))
             }
             Err(reason) => {
@@ -102,7 +111,7 @@ impl<S: Store + Clone> Cache<S> {
                 config,
                 &req,
                 parts,
-                old.body.clone(),
+                (old.body.clone(), old.decoded_len),
                 status,
             ));
         };

@@ -1,28 +1,27 @@
 //! `Accept-Encoding` and `Accept-Language` normalisation, so one page does not fragment into
 //! hundreds of variants. Owns the header rewriting only.
+//!
+//! The engine negotiates content codings itself, for every request ([`crate::coding`]): a
+//! rule's `normalize_accept_encoding` only rewrites the header the origin of a pass sees.
 
-/// Reduces an `Accept-Encoding` value to `br`, `gzip`, or nothing (identity).
+use crate::coding::{Accepted, Coding};
+
+/// Reduces an `Accept-Encoding` value to the codings the cache serves that it accepts:
+/// `br, gzip`, `br`, `gzip`, or nothing (identity), read as [`Accepted`] reads it.
 ///
 /// ```
 /// use vanish_engine::policy::negotiation::normalize_accept_encoding;
-/// assert_eq!(normalize_accept_encoding("gzip, deflate, br;q=0.9"), Some("br"));
+/// assert_eq!(normalize_accept_encoding("gzip, deflate, br;q=0.9"), Some("br, gzip"));
 /// assert_eq!(normalize_accept_encoding("gzip;q=1, br;q=0"), Some("gzip"));
 /// assert_eq!(normalize_accept_encoding("deflate"), None);
 /// ```
 pub fn normalize_accept_encoding(value: &str) -> Option<&'static str> {
-    let accepted = |coding: &str| {
-        value.split(',').any(|item| {
-            let mut parts = item.split(';');
-            let name = parts.next().unwrap_or("").trim();
-            name.eq_ignore_ascii_case(coding) && quality(parts) > 0.0
-        })
-    };
-    if accepted("br") {
-        Some("br")
-    } else if accepted("gzip") || accepted("x-gzip") {
-        Some("gzip")
-    } else {
-        None
+    let a = Accepted::parse(value);
+    match (a.accepts(Coding::Br), a.accepts(Coding::Gzip)) {
+        (true, true) => Some("br, gzip"),
+        (true, false) => Some("br"),
+        (false, true) => Some("gzip"),
+        (false, false) => None,
     }
 }
 
@@ -90,12 +89,13 @@ mod tests {
     fn encodings() {
         let cases = [
             ("br", Some("br")),
-            ("gzip, deflate, br", Some("br")),
+            ("gzip, deflate, br", Some("br, gzip")),
             ("gzip", Some("gzip")),
             ("GZIP", Some("gzip")),
             ("br;q=0, gzip", Some("gzip")),
             ("identity", None),
-            ("*", None),
+            ("*", Some("br, gzip")),
+            ("*;q=0", None),
             ("", None),
         ];
         for (v, want) in cases {

@@ -725,7 +725,7 @@ mod tests {
             "currency=EUR",
             "other cookies stripped"
         );
-        assert_eq!(parts.headers.get("accept-encoding").unwrap(), "br");
+        assert_eq!(parts.headers.get("accept-encoding").unwrap(), "br, gzip");
         assert_eq!(parts.headers.get("accept-language").unwrap(), "fr");
         let (b, parts) = prep(
             &p,
