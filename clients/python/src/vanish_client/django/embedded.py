@@ -30,6 +30,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
 from ..errors import EmbeddedCacheError
+from .caching import ANSWERED_ATTR
 from .conf import VanishSettings, get_settings
 
 try:
@@ -126,13 +127,21 @@ def lookup(request: HttpRequest, key_prefix: Optional[str] = None,
     except Exception:  # DisallowedHost and the like: Django answers it, uncached
         return None
     try:
-        step = get_cache(conf).lookup(request.method, authority, request.get_full_path(),
-                                      request_headers(request), key_prefix or None)
+        cache = get_cache(conf)
+        step = cache.lookup(request.method, authority, request.get_full_path(),
+                            request_headers(request), key_prefix or None)
     except _engine_errors() as e:
         failed("lookup", e, conf)
         return None
     if isinstance(step, _engine.Miss):
         _prepare_request(request, step)
+        if cache.store_kind != "memory":
+            # The engine serves a store outage as misses that are not stored: say so once
+            # per request (health is a flag, not a round trip).
+            try:
+                cache.health()
+            except _engine.EngineError as e:
+                failed("the store", e, conf)
     else:
         stats["hit" if step.hit else "answered"] += 1
     return step
@@ -233,6 +242,7 @@ def to_django(answer: Any, request: HttpRequest,
         res[_field_name(name)] = value
     if original is not None:
         res.cookies = original.cookies
+    setattr(res, ANSWERED_ATTR, True)
     return res
 
 
@@ -248,4 +258,5 @@ def purge_json(body: Dict[str, Any], conf: Optional[VanishSettings] = None) -> i
     except ValueError as e:
         raise SelectorError(str(e), "selectors") from e
     except _engine_errors() as e:
+        stats["errors"] += 1
         raise EmbeddedCacheError(f"purge: {e}") from e

@@ -112,6 +112,10 @@ def cache_page(timeout: Optional[int], *, cache: Optional[str] = None,
                 conf = get_settings()
                 if not conf.embedded:
                     return await fallback()(request, *args, **kwargs)
+                if MISS_ATTR in request.__dict__:  # the site-wide pair caches this request
+                    response = await view(request, *args, **kwargs)
+                    return _finish_page(request, response, tag_sources, args, kwargs, timeout,
+                                        default_timeout(), conf)
                 step = await sync_to_async(embedded.lookup, thread_sensitive=False)(
                     request, prefix(), conf)
                 if step is None:
@@ -135,6 +139,12 @@ def cache_page(timeout: Optional[int], *, cache: Optional[str] = None,
             conf = get_settings()
             if not conf.embedded:
                 return fallback()(request, *args, **kwargs)
+            if MISS_ATTR in request.__dict__:
+                # The site-wide pair caches this request already (its lookup leads the fill a
+                # second lookup would wait for): give it this view's lifetime and tags.
+                response = view(request, *args, **kwargs)
+                return _finish_page(request, response, tag_sources, args, kwargs, timeout,
+                                    default_timeout(), conf)
             step = embedded.lookup(request, prefix(), conf)
             if step is None:
                 return view(request, *args, **kwargs)
