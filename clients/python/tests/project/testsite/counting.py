@@ -44,3 +44,18 @@ def take() -> list:
         data = [(r["path"], r["lang"]) for r in _seen]
         _seen.clear()
     return data
+
+
+class ServedByMiddleware:
+    """First in MIDDLEWARE (settings_embedded): names the process that answered, hit or not,
+    in ``X-Served-By`` (the pid)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        import os
+
+        response = self.get_response(request)
+        response["X-Served-By"] = str(os.getpid())  # after a fork: this worker's
+        return response

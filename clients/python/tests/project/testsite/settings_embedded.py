@@ -7,7 +7,7 @@ import os
 from .settings import *  # noqa: F401,F403
 from .settings import EMBEDDED_MIDDLEWARE, VANISH
 
-MIDDLEWARE = EMBEDDED_MIDDLEWARE
+MIDDLEWARE = ["testsite.counting.ServedByMiddleware", *EMBEDDED_MIDDLEWARE]
 VANISH = {k: v for k, v in VANISH.items() if k not in ("ADMIN_URL", "SITE")}
 VANISH.update({
     "MODE": "embedded",
