@@ -215,13 +215,15 @@ class Origin:
     log: Path
 
     @classmethod
-    def start(cls, sock: socket.socket, env: Mapping[str, str], log: Path) -> "Origin":
-        """Serves on ``sock`` (bound and listening; see :func:`listening_socket`)."""
+    def start(cls, sock: socket.socket, env: Mapping[str, str], log: Path,
+              python: str = sys.executable) -> "Origin":
+        """Serves on ``sock`` (bound and listening; see :func:`listening_socket`), with the
+        interpreter ``python`` (another virtualenv's, for the wheel's tests)."""
         host, port = sock.getsockname()[:2]
         fd = sock.fileno()
         with open(log, "ab") as out:
             proc = subprocess.Popen(
-                child_command([sys.executable, "runserver_fd.py", f"{host}:{port}"]),
+                child_command([python, "runserver_fd.py", f"{host}:{port}"]),
                 cwd=PROJECT, env={**os.environ, **env, "VANISH_TEST_LISTEN_FD": str(fd),
                                   "PYTHONUNBUFFERED": "1"},
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
