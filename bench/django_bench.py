@@ -13,6 +13,7 @@ Requests go through Django's WSGI handler (the whole middleware chain and view),
 server, so what differs is the cache.
 """
 
+import io
 import json
 import sys
 import time
@@ -70,7 +71,7 @@ def request(target):
     p, _, q = target.partition("?")
     environ = {"REQUEST_METHOD": "GET", "PATH_INFO": p, "QUERY_STRING": q,
                "SERVER_NAME": "bench", "SERVER_PORT": "80", "HTTP_HOST": "bench",
-               "wsgi.url_scheme": "http", "wsgi.input": None, "SERVER_PROTOCOL": "HTTP/1.1"}
+               "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(), "SERVER_PROTOCOL": "HTTP/1.1"}
     out = {}
 
     def start_response(status, headers):
