@@ -1,15 +1,18 @@
 //! One request's exchange with the engine, the Django view being the origin.
 //!
-//! Owns the hand-over between the Python thread and the engine's task: the engine serves
-//! the request with [`Cache::serve`](vanish_engine::Cache::serve) in a task of its own, over a
-//! [`ViewOrigin`]; when the engine asks its origin for a response (a miss, a revalidation),
-//! the Python thread is handed a [`Render`] and runs the view; the response it gives goes
+//! Owns the hand-over between the Python thread and the engine: the engine serves the
+//! request with [`Cache::serve`](vanish_engine::Cache::serve) over a [`ViewOrigin`], on the
+//! calling thread until it answers or asks its origin, then in a task of its own; when it
+//! asks its origin for a response (a miss, a revalidation), the Python thread is handed a
+//! [`Render`] and runs the view; the response it gives goes
 //! back to the engine, which stores what may be stored (RFC 9111, `Vary`, tags: the
 //! engine's rules) and answers. Every answer is the engine's: a hit, the fill's response with
 //! `Cache-Status`, or a `304`/`412`/`206` the engine makes from it. Coalescing is the
 //! engine's too: a second thread missing the same page waits for the first one's render.
 //! It does not convert Python values (`lib.rs` does) nor start runtimes (`process.rs`).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -101,17 +104,58 @@ fn header_list(headers: &HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Reads the engine's answer whole.
+async fn read_answer(res: Response<CacheBody>) -> Result<Next, String> {
+    let (parts, body) = res.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map_err(|e| format!("the response body failed: {e}"))?
+        .to_bytes();
+    Ok(Next::Answer(Answer {
+        status: parts.status.as_u16(),
+        headers: header_list(&parts.headers),
+        body,
+    }))
+}
+
+fn render(req: Request<()>, reply: Reply, exchange: Exchange) -> Next {
+    Next::Render(Render {
+        method: req.method().as_str().to_owned(),
+        headers: header_list(req.headers()),
+        reply: Some(reply),
+        exchange: Some(exchange),
+    })
+}
+
 impl Exchange {
-    /// Starts serving `req` in the engine's task.
-    pub fn begin(running: Arc<Running>, req: request::Parts) -> Exchange {
-        let (tx, rx) = mpsc::unbounded_channel();
+    /// Serves `req`: the engine runs on the calling thread until it answers (a hit costs no
+    /// task and no thread hop) or asks the view; then it goes on in a task of its own while
+    /// the Python thread renders. Blocks the calling thread, not the engine.
+    pub fn serve(running: Arc<Running>, req: request::Parts) -> Result<Next, String> {
+        let (tx, mut rx) = mpsc::unbounded_channel();
         let origin = ViewOrigin { steps: tx.clone() };
         let cache = running.cache().clone();
-        running.spawn(async move {
-            let res = cache.serve(req, &origin).await;
-            let _ = tx.send(Step::Done(res));
+        let mut serving: Pin<Box<dyn Future<Output = Response<CacheBody>> + Send>> =
+            Box::pin(async move { cache.serve(req, &origin).await });
+        let first = running.block_on(async {
+            tokio::select! {
+                biased;
+                res = &mut serving => Ok(read_answer(res).await),
+                step = rx.recv() => Err(step),
+            }
         });
-        Exchange { running, steps: rx }
+        match first {
+            Ok(answer) => answer,
+            Err(Some(Step::Fetch(req, reply))) => {
+                running.spawn(async move {
+                    let res = serving.await;
+                    let _ = tx.send(Step::Done(res));
+                });
+                Ok(render(req, reply, Exchange { running, steps: rx }))
+            }
+            Err(_) => Err("the engine stopped before answering".into()),
+        }
     }
 
     /// Waits for the engine's next step (blocks the calling thread, not the engine).
@@ -123,25 +167,8 @@ impl Exchange {
         let mut this = self;
         running.block_on(async move {
             match this.steps.recv().await {
-                Some(Step::Done(res)) => {
-                    let (parts, body) = res.into_parts();
-                    let body = body
-                        .collect()
-                        .await
-                        .map_err(|e| format!("the response body failed: {e}"))?
-                        .to_bytes();
-                    Ok(Next::Answer(Answer {
-                        status: parts.status.as_u16(),
-                        headers: header_list(&parts.headers),
-                        body,
-                    }))
-                }
-                Some(Step::Fetch(req, reply)) => Ok(Next::Render(Render {
-                    method: req.method().as_str().to_owned(),
-                    headers: header_list(req.headers()),
-                    reply: Some(reply),
-                    exchange: Some(this),
-                })),
+                Some(Step::Done(res)) => read_answer(res).await,
+                Some(Step::Fetch(req, reply)) => Ok(render(req, reply, this)),
                 None => Err("the engine stopped before answering".into()),
             }
         })

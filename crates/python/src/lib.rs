@@ -19,8 +19,8 @@
 //! cache.purge('{"type":"tag","tag":"news"}')    -> matched count
 //! ```
 //!
-//! `lookup` starts `Cache::serve` in the engine's task; a [`exchange::Render`] comes back when
-//! the engine asks its origin. The engine keeps the whole decision: whether the response is
+//! `lookup` runs `Cache::serve` (on the calling thread until the engine answers or asks its
+//! origin, then in an engine task); a [`exchange::Render`] comes back when it asks. The engine keeps the whole decision: whether the response is
 //! stored, for how long, under which variant and tags, and what the client is answered.
 //! Every wait releases the GIL. The runtime and store start on first use in each process,
 //! and anew after `fork()` ([`process`]).
@@ -319,7 +319,7 @@ impl EmbeddedCache {
         let next = py
             .detach(move || {
                 let running = embedded.running()?;
-                Exchange::begin(running, parts).next()
+                Exchange::serve(running, parts)
             })
             .map_err(engine_error)?;
         to_python(py, next)

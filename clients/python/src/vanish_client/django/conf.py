@@ -124,9 +124,23 @@ _KEYS = {f.name.upper(): f for f in fields(VanishSettings) if not f.name.startsw
 MODES = ("proxy", "embedded")
 
 
+_last: list = [None, None]
+"""The last ``settings.VANISH`` object read, and what it gave (every page request of
+embedded mode reads the settings: they are checked once per value, not per request)."""
+
+
 def get_settings() -> VanishSettings:
     """Reads and checks ``settings.VANISH``; raises ImproperlyConfigured naming a bad key."""
-    raw: Dict[str, Any] = dict(getattr(settings, "VANISH", None) or {})
+    source = getattr(settings, "VANISH", None)
+    if source is not None and source is _last[0]:
+        return _last[1]
+    conf = _read(source)
+    _last[0], _last[1] = source, conf
+    return conf
+
+
+def _read(source: Any) -> VanishSettings:
+    raw: Dict[str, Any] = dict(source or {})
     unknown = sorted(set(raw) - set(_KEYS))
     if unknown:
         raise ImproperlyConfigured(

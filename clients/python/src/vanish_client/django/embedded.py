@@ -56,7 +56,9 @@ ORIGIN_REQUEST_FIELDS = ("if-none-match", "if-modified-since", "if-match",
 it revalidates, never the client's own conditionals and ranges (it answers those)."""
 
 _lock = threading.Lock()
-_caches: Dict[str, Any] = {}
+_caches: Dict[Any, Any] = {}
+"""Options JSON -> engine (one per distinct configuration); and id(settings) -> (settings,
+engine), so a request does not serialise the options again."""
 
 
 def available() -> bool:
@@ -77,18 +79,23 @@ def get_cache(conf: Optional[VanishSettings] = None) -> Any:
         raise ImproperlyConfigured(
             "VANISH['MODE'] = 'embedded' needs the engine extension: install the vanish "
             "wheel (scripts/wheel.sh builds it), not only the pure-Python vanish-client")
+    cache = _caches.get(id(conf))
+    if cache is not None and cache[0] is conf:
+        return cache[1]
     key = json.dumps(conf.engine_options(), sort_keys=True)
-    cache = _caches.get(key)
-    if cache is None:
-        with _lock:
-            cache = _caches.get(key)
-            if cache is None:
-                try:
-                    cache = _engine.EmbeddedCache(key)
-                except ValueError as e:
-                    raise ImproperlyConfigured(str(e)) from e
-                _caches[key] = cache
-    return cache
+    with _lock:
+        engine = _caches.get(key)
+        if engine is None:
+            try:
+                engine = _engine.EmbeddedCache(key)
+            except ValueError as e:
+                raise ImproperlyConfigured(str(e)) from e
+            _caches[key] = engine
+        if len(_caches) > 64:  # settings objects of many overrides (tests): keep engines only
+            for k in [k for k in _caches if not isinstance(k, str)]:
+                del _caches[k]
+        _caches[id(conf)] = (conf, engine)
+    return engine
 
 
 def failed(what: str, error: BaseException, conf: VanishSettings) -> None:
