@@ -58,6 +58,11 @@ LAYERS = {
     "crates/tower/src": [
         ("parts", ["tags", "origin", "layer"]),
     ],
+    "crates/python/src": [
+        ("parts", ["options", "store", "policy"]),
+        ("process", ["process"]),
+        ("exchange", ["exchange"]),
+    ],
     "crates/vanish/src": [
         ("parts", ["allocator", "telemetry", "config", "connections", "cli", "demo",
                    "admin::auth", "admin::browser", "admin::explain", "proxy::guard",

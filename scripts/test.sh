@@ -50,6 +50,20 @@ for s in clients/*/run-tests.sh; do
   suite "$s" "$s"
 done
 
+# The vanish wheel (binary + vanish_client + the engine extension), then the Python tests
+# that need it: embedded mode (memory and Redis stores, gunicorn workers, fork, Redis down)
+# and the wheel installed into a fresh virtualenv without cargo. CI builds it with the dev
+# profile (VANISH_CI_WHEEL_PROFILE): the debug binary is the one `cargo test` built already
+# and only the extension is compiled (about 2-3 minutes on 2 cores); a release wheel
+# (`scripts/wheel.sh`, what ships) costs a release build of the binary and the extension:
+# about 12 and 5 minutes on this machine's 2 busy cores.
+wheel_suite() {
+  local wheel
+  wheel="$(VANISH_WHEEL_PROFILE="${VANISH_CI_WHEEL_PROFILE:-dev}" scripts/wheel.sh | tail -1)" || return 1
+  VANISH_WHEEL="$wheel" clients/python/run-tests.sh -m "embedded or wheel"
+}
+suite "python: the wheel, embedded mode and the wheel in a fresh virtualenv" wheel_suite
+
 if [ ${#failed[@]} -gt 0 ]; then
   echo "scripts/test.sh: ${#failed[@]} suite(s) failed:"
   printf '  - %s\n' "${failed[@]}"

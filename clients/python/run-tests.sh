@@ -9,6 +9,13 @@
 # - runs pytest (extra arguments are passed on, e.g. `-k wagtail -x`).
 # pytest finding no test at all (exit 5) is a failure here.
 #
+# With `--wheel` (first argument; builds it with scripts/wheel.sh) or VANISH_WHEEL=path, the
+# tests run against the built wheel instead of the source tree: in their own virtualenv
+# (clients/python/.venv-wheel), the wheel installed there, its `vanish` executable as
+# VANISH_BIN, and the embedded-mode tests (which need the wheel's extension) required, not
+# skipped. The wheel's own tests (tests/test_wheel.py) install it again into a fresh
+# virtualenv without cargo on PATH.
+#
 # Needs: Python >= 3.10 with venv (or pip), network access to PyPI on the first run, and cargo
 # when the binary must be built. Every process the tests start listens on 127.0.0.1 only.
 set -euo pipefail
@@ -16,7 +23,17 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 PYTHON="${PYTHON:-python3}"
-VENV="${VANISH_PY_VENV:-$HERE/.venv}"
+WHEEL="${VANISH_WHEEL:-}"
+if [ "${1:-}" = "--wheel" ]; then
+  shift
+  WHEEL="$("$REPO/scripts/wheel.sh" | tail -1)"
+fi
+if [ -n "$WHEEL" ]; then
+  WHEEL="$(cd "$(dirname "$WHEEL")" && pwd)/$(basename "$WHEEL")"
+  VENV="${VANISH_PY_VENV:-$HERE/.venv-wheel}"
+else
+  VENV="${VANISH_PY_VENV:-$HERE/.venv}"
+fi
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 
 say() { echo "clients/python/run-tests.sh: $*" >&2; }
@@ -61,15 +78,24 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -m pip --version >/dev/nu
 fi
 
 stamp="$VENV/.vanish-test-deps"
-want="$(cat "$HERE/requirements-test.txt" "$HERE/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+want="$(cat "$HERE/requirements-test.txt" "$HERE/pyproject.toml" ${WHEEL:+"$WHEEL"} | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
-  say "installing pinned test dependencies and vanish-client"
   "$VENV/bin/python" -m pip install -q -r "$HERE/requirements-test.txt"
-  "$VENV/bin/python" -m pip install -q --no-deps -e "$HERE"
+  if [ -n "$WHEEL" ]; then
+    say "installing pinned test dependencies and the wheel $(basename "$WHEEL")"
+    "$VENV/bin/python" -m pip install -q --no-deps --force-reinstall "$WHEEL"
+  else
+    say "installing pinned test dependencies and vanish-client"
+    "$VENV/bin/python" -m pip install -q --no-deps -e "$HERE"
+  fi
   echo "$want" > "$stamp"
 fi
 exec 9<&-  # setup done: release the lock
 
+if [ -n "$WHEEL" ]; then
+  export VANISH_WHEEL="$WHEEL" VANISH_TEST_EMBEDDED=1
+  VANISH_BIN="${VANISH_BIN:-$VENV/bin/vanish}"
+fi
 if [ -z "${VANISH_BIN:-}" ]; then
   VANISH_BIN="${CARGO_TARGET_DIR:-$REPO/target}/debug/vanish"
   if [ ! -x "$VANISH_BIN" ]; then
@@ -85,6 +111,11 @@ export VANISH_BIN
 say "using $VANISH_BIN"
 
 cd "$HERE"
+if [ -n "$WHEEL" ]; then
+  # Import vanish_client from the wheel, never from src/ (pytest puts rootdir-relative
+  # paths first only for tests/; src/ is not on sys.path in this virtualenv).
+  "$VENV/bin/python" -c 'import vanish_client._engine as e, sys; print("clients/python/run-tests.sh: engine", e.__file__, file=sys.stderr)'
+fi
 rc=0
 "$VENV/bin/python" -m pytest "$@" || rc=$?
 if [ "$rc" -eq 5 ]; then

@@ -215,13 +215,15 @@ class Origin:
     log: Path
 
     @classmethod
-    def start(cls, sock: socket.socket, env: Mapping[str, str], log: Path) -> "Origin":
-        """Serves on ``sock`` (bound and listening; see :func:`listening_socket`)."""
+    def start(cls, sock: socket.socket, env: Mapping[str, str], log: Path,
+              python: str = sys.executable) -> "Origin":
+        """Serves on ``sock`` (bound and listening; see :func:`listening_socket`), with the
+        interpreter ``python`` (another virtualenv's, for the wheel's tests)."""
         host, port = sock.getsockname()[:2]
         fd = sock.fileno()
         with open(log, "ab") as out:
             proc = subprocess.Popen(
-                child_command([sys.executable, "runserver_fd.py", f"{host}:{port}"]),
+                child_command([python, "runserver_fd.py", f"{host}:{port}"]),
                 cwd=PROJECT, env={**os.environ, **env, "VANISH_TEST_LISTEN_FD": str(fd),
                                   "PYTHONUNBUFFERED": "1"},
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -301,6 +303,140 @@ class Vanish:
         if lang:
             h["Accept-Language"] = lang
         return http_get(self.proxy, path, h)
+
+    def stop(self) -> None:
+        stop(self.proc)
+
+
+def free_port() -> int:
+    """A loopback port free right now (for servers that cannot bind port 0 and say which:
+    redis-server). Another process may take it before the server binds: callers start the
+    server again on another port when it exits at start (see RedisServer.start)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def redis_command(port: int, command: str, timeout: float = 5.0) -> str:
+    """One inline command to a Redis on 127.0.0.1:port; its raw answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(command.encode() + b"\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            data += chunk
+            if not chunk or _resp_complete(data):
+                return data.decode("utf-8", "replace")
+
+
+def _resp_complete(data: bytes) -> bool:
+    if data.startswith(b"$"):
+        head, _, rest = data.partition(b"\r\n")
+        n = int(head[1:] or b"-1")
+        return n < 0 or len(rest) >= n + 2
+    return data.endswith(b"\r\n")
+
+
+@dataclass
+class RedisServer:
+    """A real ``redis-server`` on a free loopback port, without persistence."""
+
+    port: int
+    proc: subprocess.Popen
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
+
+    @classmethod
+    def start(cls, log: Path, port: Optional[int] = None, attempts: int = 10) -> "RedisServer":
+        """Starts it on ``port`` (or a free one; on another free one each time a start fails
+        because the port was taken meanwhile). Started means: the server answering on the
+        port is the process spawned for it (its INFO names the child's pid)."""
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server not found: apt-get install redis-server")
+        last = ""
+        for _ in range(attempts):
+            p = port or free_port()
+            with open(log, "ab") as out:
+                proc = subprocess.Popen(
+                    child_command([binary, "--port", str(p), "--bind", "127.0.0.1",
+                                   "--save", "", "--appendonly", "no"]),
+                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            server = cls(p, proc, log)
+
+            def ours():
+                # die_with_parent.py execs the server: the pid is the one spawned.
+                return f"process_id:{proc.pid}\r\n" in redis_command(p, "INFO server", 1)
+
+            try:
+                wait_until(ours, f"redis-server on {p}", timeout=START_TIMEOUT, proc=proc,
+                           log=log)
+                return server
+            except RuntimeError as e:
+                last = str(e)
+                stop(proc)
+                if port is not None:
+                    time.sleep(0.2)  # a restart on its own port: the old socket may linger
+        raise RuntimeError(f"redis-server did not start: {last}")
+
+    def stop(self) -> None:
+        stop(self.proc)
+
+
+@dataclass
+class Gunicorn:
+    """The test project under gunicorn (pre-fork workers), on a socket bound here."""
+
+    url: str
+    proc: subprocess.Popen
+    log: Path
+
+    @classmethod
+    def start(cls, venv_python: str, env: Mapping[str, str], log: Path, workers: int = 2,
+              preload: bool = True, settings: str = "testsite.settings_embedded") -> "Gunicorn":
+        sock = listening_socket()
+        try:
+            host, port = sock.getsockname()[:2]
+            fd = sock.fileno()
+            args = [venv_python, "-m", "gunicorn", "testsite.wsgi:application",
+                    "--bind", f"fd://{fd}", "--workers", str(workers), "--timeout", "120",
+                    "--graceful-timeout", "5"]
+            if preload:
+                args.append("--preload")
+            with open(log, "ab") as out:
+                proc = subprocess.Popen(
+                    child_command(args), cwd=PROJECT,
+                    env={**os.environ, **env, "DJANGO_SETTINGS_MODULE": settings,
+                         "PYTHONUNBUFFERED": "1"},
+                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    pass_fds=(fd,))
+        finally:
+            sock.close()
+        g = cls(f"http://{host}:{port}", proc, log)
+        _started(proc, lambda: wait_until(
+            lambda: http_get(g.url, "/__requests__", timeout=5).status == 200,
+            "gunicorn", proc=proc, log=log))
+        return g
+
+    def get(self, path: str, lang: Optional[str] = None) -> Fetched:
+        return http_get(self.url, path, {"Accept-Language": lang} if lang else {})
+
+    def post(self, path: str, form: Mapping[str, str]) -> Fetched:
+        from urllib.parse import urlencode
+
+        host, port = self.url.split("://", 1)[1].split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=REQUEST_TIMEOUT)
+        try:
+            conn.request("POST", path, body=urlencode(form),
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+            res = conn.getresponse()
+            return Fetched(res.status, {k.lower(): v for k, v in res.getheaders()},
+                           res.read().decode("utf-8", "replace"))
+        finally:
+            conn.close()
 
     def stop(self) -> None:
         stop(self.proc)

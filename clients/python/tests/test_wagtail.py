@@ -170,3 +170,53 @@ def test_stock_http_backend_cannot_send_a_token(start_vanish, site, caplog):
         HTTPBackend({"LOCATION": v.admin}).purge(f"{site}/article-1/")
     [record] = [r for r in caplog.records if r.name == "wagtail.frontendcache"]
     assert "HTTPError: 401" in record.getMessage()
+
+
+# -- Sites on another host or port than clients use ---------------------------------------
+
+@pytest.fixture
+def default_site_on_port_80(site_db):
+    """Wagtail's default: the site is localhost:80, while clients (and Vanish's keys) use
+    127.0.0.1:<proxy port>."""
+    from wagtail.models import Site
+
+    site = Site.objects.get(is_default_site=True)
+    old = (site.hostname, site.port)
+    site.hostname, site.port = "localhost", 80
+    site.save()
+    try:
+        yield site
+    finally:
+        site.hostname, site.port = old
+        site.save()
+
+
+def test_a_site_on_another_port_is_purged_by_path(cache, origin, articles,
+                                                  default_site_on_port_80):
+    warm(cache, origin)
+    page = ArticlePage.objects.get(pk=articles[0])
+    assert page.full_url.startswith("http://localhost/")
+    publish(articles[0], "published while the site says port 80")
+    assert refetch(cache, origin) == {"/", "/article-1/"}
+
+
+def test_hosts_maps_a_site_to_the_hosts_clients_use(cache, origin, articles, site):
+    warm(cache, origin)
+    backend = VanishBackend({"ADMIN_URL": cache.admin,
+                             "HOSTS": {"localhost": [site.split("://", 1)[1]]}})
+    assert [s.to_json()["type"] for s in backend.selectors(["http://localhost/article-2/"])] \
+        == ["url"]
+    backend.purge("http://localhost/article-2/")
+    assert refetch(cache, origin) == {"/article-2/"}
+    backend.purge("http://elsewhere.example/article-1/")  # not mapped: by path
+    assert refetch(cache, origin) == {"/article-1/"}
+
+
+def test_a_purge_matching_nothing_logs_its_selector(cache, origin, articles, caplog):
+    warm(cache, origin)
+    backend = VanishBackend({"ADMIN_URL": cache.admin, "MATCH": "url"})
+    with caplog.at_level(logging.DEBUG, logger="vanish_client"):
+        backend.purge("http://localhost/article-2/")
+    assert refetch(cache, origin) == set()
+    [line] = [r.getMessage() for r in caplog.records if "matched nothing" in r.getMessage()]
+    assert '"url": "http://localhost/article-2/"' in line

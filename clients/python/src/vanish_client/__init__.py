@@ -17,7 +17,7 @@ from ._version import __version__
 from .aio import AsyncBatch, AsyncVanishClient
 from .client import Batch, VanishClient
 from .errors import (
-    SelectorError, VanishAPIError, VanishConnectionError, VanishError, VanishTimeoutError,
+    EmbeddedCacheError, SelectorError, VanishAPIError, VanishConnectionError, VanishError, VanishTimeoutError,
 )
 from .results import BatchResult, Explanation, Health, PurgeResult, Variant
 from .selectors import HARD, SOFT, Mode, Selector
@@ -28,6 +28,7 @@ __all__ = [
     "AsyncVanishClient",
     "Batch",
     "BatchResult",
+    "EmbeddedCacheError",
     "Explanation",
     "HARD",
     "Health",

@@ -8,6 +8,8 @@ everything the client raises on purpose:
   server's JSON error (``error`` and ``field``) and the HTTP status.
 * :class:`VanishConnectionError` -- the admin API could not be reached, or did not answer in
   time (:class:`VanishTimeoutError`), after all retries.
+* :class:`EmbeddedCacheError` -- the embedded cache (Django's embedded mode) failed: its
+  store is unreachable, or the engine refused.
 """
 
 from __future__ import annotations
@@ -85,3 +87,10 @@ class VanishConnectionError(VanishError):
 
 class VanishTimeoutError(VanishConnectionError):
     """The admin API did not answer within the timeout (after all retries)."""
+
+
+class EmbeddedCacheError(VanishError):
+    """The embedded cache failed (its Redis store unreachable, the engine refusing).
+
+    Pages are then served uncached and purges are not applied; raised only with
+    ``VANISH['RAISE_ERRORS']`` for pages, always for direct calls."""

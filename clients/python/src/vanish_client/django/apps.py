@@ -15,5 +15,9 @@ class VanishConfig(AppConfig):
         from .conf import get_settings
         from .models import connect_signals
 
-        get_settings()  # fail at start-up on a misspelt VANISH key
+        conf = get_settings()  # fail at start-up on a misspelt VANISH key
+        if conf.embedded:
+            from .embedded import get_cache
+
+            get_cache(conf)  # checks the options and the extension; starts nothing
         connect_signals()

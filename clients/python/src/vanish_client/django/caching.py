@@ -29,6 +29,9 @@ logger = logging.getLogger("vanish_client")
 
 CACHEABLE_STATUSES = frozenset({200, 203, 300, 301, 308, 404, 410})
 SPEC_ATTR = "_vanish_cache"
+ANSWERED_ATTR = "_vanish_answered"
+"""Set on the embedded cache's answers (embedded mode): a response already cached, whose tag
+header the engine kept for itself."""
 MARK_ATTR = "_vanish_cache_control_set"
 """The Cache-Control value this module set (to tell it from one set by another layer)."""
 
@@ -70,6 +73,8 @@ def finish(request: HttpRequest, response: HttpResponseBase,
     """Writes the tag header (merged with any the view set) and, when ``spec`` is given and
     the response is eligible, ``Cache-Control``. Safe to call more than once."""
     conf = conf or get_settings()
+    if getattr(response, ANSWERED_ATTR, False):
+        return response  # the embedded cache's answer: tags and lifetime were read already
     rendered = getattr(response, "context_data", None)
     if rendered:
         add_tags(request, *context_tags(rendered))

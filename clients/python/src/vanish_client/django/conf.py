@@ -8,6 +8,11 @@
         "SITE": "https://example.com",          # base of relative URLs and get_absolute_url()
     }
 
+or, to cache pages inside Django through the engine (the ``vanish`` wheel's extension)::
+
+    VANISH = {"MODE": "embedded", "STORE": "memory", "CAPACITY": "64MiB"}
+    VANISH = {"MODE": "embedded", "STORE": "redis://127.0.0.1:6379/0"}
+
 Every other key is optional; see :class:`VanishSettings` for the list and defaults. Settings are
 read on each use, so ``override_settings(VANISH=...)`` works in tests.
 """
@@ -15,8 +20,8 @@ read on each use, so ``override_settings(VANISH=...)`` works in tests.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, fields
-from typing import Any, Dict, Optional, Tuple
+from dataclasses import dataclass, field, fields
+from typing import Any, Dict, Optional, Tuple, Union
 from urllib.parse import urljoin, urlsplit
 
 from django.conf import settings
@@ -63,6 +68,40 @@ class VanishSettings:
     """Middleware: make every eligible GET/HEAD response cacheable, not only decorated views."""
     exclude_paths: Tuple[str, ...] = ("/admin/",)
     """Middleware with ``CACHE_PAGES``: path prefixes never made cacheable."""
+    mode: str = "proxy"
+    """``"proxy"``: a Vanish proxy caches the pages, purges go to its admin API.
+    ``"embedded"``: Django caches pages itself through the engine (``cache_page`` and the
+    middleware pair of :mod:`vanish_client.django`), and purges act on that cache; and on a
+    proxy's too when ``ADMIN_URL`` is set."""
+    store: str = "memory"
+    """Embedded mode: ``"memory"`` (this process only) or a Redis URL (``redis://host:6379/0``,
+    ``rediss://``, ``redis-cluster://``): shared by every worker and every proxy on it."""
+    capacity: Union[str, int] = "64MiB"
+    """Embedded mode: bytes kept in this process (the memory store, or the Redis store's L1)."""
+    max_object_size: Union[str, int, None] = None
+    """Embedded mode: largest body stored (default 16MiB)."""
+    redis: Optional[Dict[str, Any]] = None
+    """Embedded mode with Redis: keys of ``vanish.toml``'s ``[redis]`` section (``prefix``,
+    ``l1_lease``, ``l1_capacity``, ``timeout``, ...), to match the proxies sharing it."""
+    _admin_url_given: bool = field(default=False, repr=False)
+
+    @property
+    def embedded(self) -> bool:
+        return self.mode == "embedded"
+
+    @property
+    def purges_proxy(self) -> bool:
+        """Purges go to a proxy's admin API: in proxy mode, or with ``ADMIN_URL`` set."""
+        return not self.embedded or self._admin_url_given
+
+    def engine_options(self) -> Dict[str, Any]:
+        """The embedded engine's options (``vanish_client._engine.EmbeddedCache``)."""
+        opts: Dict[str, Any] = {"store": self.store, "capacity": self.capacity}
+        if self.max_object_size is not None:
+            opts["max_object_size"] = self.max_object_size
+        if self.redis:
+            opts["redis"] = dict(self.redis)
+        return opts
 
     @property
     def tag_separator(self) -> str:
@@ -81,12 +120,27 @@ class VanishSettings:
         return urljoin(self.site, url)
 
 
-_KEYS = {f.name.upper(): f for f in fields(VanishSettings)}
+_KEYS = {f.name.upper(): f for f in fields(VanishSettings) if not f.name.startswith("_")}
+MODES = ("proxy", "embedded")
+
+
+_last: list = [None, None]
+"""The last ``settings.VANISH`` object read, and what it gave (every page request of
+embedded mode reads the settings: they are checked once per value, not per request)."""
 
 
 def get_settings() -> VanishSettings:
     """Reads and checks ``settings.VANISH``; raises ImproperlyConfigured naming a bad key."""
-    raw: Dict[str, Any] = dict(getattr(settings, "VANISH", None) or {})
+    source = getattr(settings, "VANISH", None)
+    if source is not None and source is _last[0]:
+        return _last[1]
+    conf = _read(source)
+    _last[0], _last[1] = source, conf
+    return conf
+
+
+def _read(source: Any) -> VanishSettings:
+    raw: Dict[str, Any] = dict(source or {})
     unknown = sorted(set(raw) - set(_KEYS))
     if unknown:
         raise ImproperlyConfigured(
@@ -95,7 +149,11 @@ def get_settings() -> VanishSettings:
     values = {k.lower(): v for k, v in raw.items()}
     if "exclude_paths" in values:
         values["exclude_paths"] = tuple(values["exclude_paths"] or ())
-    conf = VanishSettings(**values)
+    conf = VanishSettings(**values, _admin_url_given="admin_url" in values)
+    if conf.mode not in MODES:
+        raise ImproperlyConfigured(f"VANISH['MODE'] must be 'proxy' or 'embedded', not {conf.mode!r}")
+    if conf.redis is not None and not isinstance(conf.redis, dict):
+        raise ImproperlyConfigured("VANISH['REDIS'] must be a dict of [redis] settings")
     if conf.tag_header.lower() not in TAG_SEPARATORS:
         raise ImproperlyConfigured(
             f"VANISH['TAG_HEADER'] must be Surrogate-Key, xkey or Cache-Tag, not {conf.tag_header!r}"

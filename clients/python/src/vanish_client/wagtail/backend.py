@@ -13,13 +13,28 @@
 
 Optional keys: ``RETRIES``, ``ANY_QUERY`` (also purge every query string of each page URL,
 default True), ``SOFT`` (mark stale instead of removing), ``HOSTNAMES`` (Wagtail's own: which
-sites this backend purges). ``LOCATION`` is accepted as an alias of ``ADMIN_URL``.
-Purges are deferred to the commit and failures logged (or raised) as ``VANISH`` configures.
+sites this backend purges), ``MATCH`` and ``HOSTS`` (below). ``LOCATION`` is accepted as an
+alias of ``ADMIN_URL``. Purges are deferred to the commit and failures logged (or raised) as
+``VANISH`` configures. In embedded mode (``VANISH['MODE'] = 'embedded'``) pages are purged
+from the embedded cache, and from a proxy too when ``ADMIN_URL`` is given.
+
+**Hosts and ports.** Wagtail names a page by its ``Site``'s hostname and port (by default
+``localhost:80``: ``http://localhost/page/``), while clients often reach the site on another
+port (a proxy on ``:8080``) or name: a purge of that exact URL would match nothing. So by
+default (``"MATCH": "path"``) a page is purged by its path on every host and port. To purge
+only the hosts clients use, map each Wagtail site host to them::
+
+    "HOSTS": {"localhost": ["localhost:8080", "www.example.com"]}
+
+(keys as Wagtail's URLs name the host, with ``:port`` when not 80/443, or without a port
+for any). ``"MATCH": "url"`` purges exactly the URLs Wagtail gives. A purge that matches
+nothing is logged at debug level with its selectors.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Mapping
+from typing import Any, Dict, Iterable, List, Mapping, Optional
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 from wagtail.contrib.frontend_cache.backends.base import BaseBackend
@@ -31,7 +46,7 @@ from ..django.conf import get_settings
 from ..django.dispatch import purge
 
 _KNOWN = {"BACKEND", "HOSTNAMES", "ADMIN_URL", "LOCATION", "TOKEN", "TIMEOUT", "RETRIES",
-          "ANY_QUERY", "SOFT"}
+          "ANY_QUERY", "SOFT", "MATCH", "HOSTS"}
 
 
 class VanishBackend(BaseBackend):
@@ -46,28 +61,66 @@ class VanishBackend(BaseBackend):
                 f"(known: {', '.join(sorted(_KNOWN - {'BACKEND'}))})")
         super().__init__(params)
         conf = get_settings()
-        try:
-            self.client = VanishClient(
-                params.get("ADMIN_URL") or params.get("LOCATION") or conf.admin_url,
-                token=params.get("TOKEN", conf.token),
-                timeout=float(params.get("TIMEOUT", conf.timeout)),
-                retries=int(params.get("RETRIES", conf.retries)),
-                backoff=conf.backoff,
-            )
-        except SelectorError as e:
-            raise ImproperlyConfigured(f"VanishBackend: {e}") from e
+        location = params.get("ADMIN_URL") or params.get("LOCATION")
+        self.client: Optional[VanishClient] = None
+        if location or conf.purges_proxy:
+            try:
+                self.client = VanishClient(
+                    location or conf.admin_url,
+                    token=params.get("TOKEN", conf.token),
+                    timeout=float(params.get("TIMEOUT", conf.timeout)),
+                    retries=int(params.get("RETRIES", conf.retries)),
+                    backoff=conf.backoff,
+                )
+            except SelectorError as e:
+                raise ImproperlyConfigured(f"VanishBackend: {e}") from e
+        self.embedded = conf.embedded
         self.any_query = bool(params.get("ANY_QUERY", True))
         self.soft = bool(params.get("SOFT", False))
+        self.match = params.get("MATCH", "path")
+        if self.match not in ("path", "url"):
+            raise ImproperlyConfigured(
+                f"VanishBackend: MATCH must be 'path' or 'url', not {self.match!r}")
+        hosts = params.get("HOSTS") or {}
+        if not isinstance(hosts, Mapping) or not all(
+                isinstance(v, (list, tuple)) and all(isinstance(h, str) for h in v)
+                for v in hosts.values()):
+            raise ImproperlyConfigured(
+                "VanishBackend: HOSTS must map a site host to a list of hosts, e.g. "
+                "{'localhost': ['localhost:8080']}")
+        self.hosts = {str(k).lower(): list(v) for k, v in hosts.items()}
+
+    def _mapped(self, netloc: str) -> Optional[List[str]]:
+        """The hosts clients use for a Wagtail URL's host (``HOSTS``), if mapped."""
+        netloc = netloc.lower()
+        if netloc in self.hosts:
+            return self.hosts[netloc]
+        bare = netloc.rsplit(":", 1)[0] if not netloc.endswith("]") else netloc
+        return self.hosts.get(bare)
 
     def selectors(self, urls: Iterable[str]) -> List[Selector]:
-        """One ``url`` selector per URL (every query string of it with ``ANY_QUERY``)."""
+        """For each URL: ``url`` selectors on the hosts ``HOSTS`` maps its host to; else its
+        path on every host and port (``MATCH = "path"``, the default) or the URL itself
+        (``"url"``). Every query string of it with ``ANY_QUERY`` (unless it has one)."""
         out: List[Selector] = []
         for url in urls:
-            sel = Selector.url(url)
-            if self.any_query and "?" not in url:
-                sel = sel.any_query()
-            if sel not in out:
-                out.append(sel)
+            parts = urlsplit(url)
+            path = parts.path or "/"
+            query = parts.query or None
+            mapped = self._mapped(parts.netloc)
+            if mapped is not None:
+                candidates = [Selector.url(f"{parts.scheme or 'http'}://{h}{path}"
+                                           + (f"?{query}" if query else "")) for h in mapped]
+            elif self.match == "path":
+                sel = Selector.path(path)
+                candidates = [sel.query(query) if query else sel]
+            else:
+                candidates = [Selector.url(url)]
+            for sel in candidates:
+                if self.any_query and not query:
+                    sel = sel.any_query()
+                if sel not in out:
+                    out.append(sel)
         return out
 
     def purge(self, url: str) -> None:
@@ -82,5 +135,6 @@ class VanishBackend(BaseBackend):
 
     def describe(self) -> Dict[str, Any]:
         """Where this backend sends purges (for logs and checks)."""
-        return {"admin_url": self.client.config.admin_url, "any_query": self.any_query,
-                "soft": self.soft, "hostnames": self.hostnames}
+        return {"admin_url": self.client.config.admin_url if self.client else None,
+                "embedded": self.embedded, "any_query": self.any_query, "soft": self.soft,
+                "match": self.match, "hosts": self.hosts, "hostnames": self.hostnames}

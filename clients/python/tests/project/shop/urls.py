@@ -15,4 +15,9 @@ urlpatterns = [
     path("private", views.private_page),
     path("async", views.async_page),
     path("session", views.session_page),
+    path("cp/<int:pk>", views.cached_item),
+    path("cp-other/<int:pk>", views.cached_other_prefix),
+    path("cp-async", views.cached_async),
+    path("streamed", views.streamed),
+    path("__purge__", views.purge_now),
 ]

@@ -2,8 +2,10 @@
 rendered model instances."""
 
 import itertools
+import json
+import os
 
-from django.http import HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.template.response import TemplateResponse
 from django.views.decorators.cache import never_cache
@@ -11,7 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from vanish_client.django import add_tags, cache_tags
+from vanish_client.django import add_tags, cache_page, cache_tags, invalidate_path, invalidate_tags
 
 from .models import Note, Product
 
@@ -20,7 +22,7 @@ _renders = itertools.count(1)
 
 def _text(request, what):
     lang = request.headers.get("Accept-Language", "-")
-    return HttpResponse(f"{what} lang={lang} render={next(_renders)}\n",
+    return HttpResponse(f"{what} lang={lang} render={next(_renders)} pid={os.getpid()}\n",
                         content_type="text/plain")
 
 
@@ -106,3 +108,42 @@ def rename_product(request, pk):
     product.name = request.POST["name"]
     product.save()
     return HttpResponse("renamed\n", content_type="text/plain")
+
+
+@cache_page(60, tags=["cp", lambda request, pk: f"cp-{pk}"])
+def cached_item(request, pk):
+    """Django's cache_page, Vanish's drop-in (embedded mode), with tags."""
+    return _text(request, f"cached item {pk}")
+
+
+@cache_page(60, key_prefix="other")
+def cached_other_prefix(request, pk):
+    """The same drop-in under another key prefix."""
+    return _text(request, f"cached other {pk}")
+
+
+@cache_page(60)
+async def cached_async(request):
+    """An async view under the drop-in."""
+    return _text(request, "cached async")
+
+
+@cache_page(60)
+def streamed(request):
+    """A streamed response: passes uncached."""
+    return StreamingHttpResponse((f"part {i} render={next(_renders)}\n" for i in range(3)),
+                                 content_type="text/plain")
+
+
+@csrf_exempt
+@require_POST
+def purge_now(request):
+    """Purges through the helpers in this process (tag=, or path=): for multi-process tests."""
+    if "tag" in request.POST:
+        result = invalidate_tags(request.POST["tag"])
+    else:
+        result = invalidate_path(request.POST["path"], any_query=True)
+    response = HttpResponse(json.dumps({"matched": result.matched if result else None,
+                                        "pid": os.getpid()}), content_type="application/json")
+    response["Cache-Control"] = "no-store"
+    return response

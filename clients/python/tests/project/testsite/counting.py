@@ -24,7 +24,9 @@ class CountingMiddleware:
                 data = list(_seen)
                 if "reset" in request.GET:
                     _seen.clear()
-            return JsonResponse({"requests": data})
+            response = JsonResponse({"requests": data})
+            response["Cache-Control"] = "no-store"
+            return response
         with _lock:
             _seen.append({
                 "method": request.method,
@@ -33,3 +35,27 @@ class CountingMiddleware:
                 "host": request.get_host(),
             })
         return self.get_response(request)
+
+
+def take() -> list:
+    """(path, Accept-Language) of each request counted in this process since the last take()
+    (for tests serving the project in their own process)."""
+    with _lock:
+        data = [(r["path"], r["lang"]) for r in _seen]
+        _seen.clear()
+    return data
+
+
+class ServedByMiddleware:
+    """First in MIDDLEWARE (settings_embedded): names the process that answered, hit or not,
+    in ``X-Served-By`` (the pid)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        import os
+
+        response = self.get_response(request)
+        response["X-Served-By"] = str(os.getpid())  # after a fork: this worker's
+        return response

@@ -54,6 +54,20 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
 ]
 
+# Embedded mode (tests/test_embedded_*.py, settings_embedded.py): Django's site-wide cache
+# pair, the drop-ins on Vanish's engine; the counter innermost, so it counts renders.
+EMBEDDED_MIDDLEWARE = [
+    "vanish_client.django.UpdateCacheMiddleware",
+    "vanish_client.django.VanishMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "vanish_client.django.FetchFromCacheMiddleware",
+    "testsite.counting.CountingMiddleware",
+]
+
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
