@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
-use vanish_engine::{Cache, Store};
+use vanish_engine::{Cache, CacheConfig, Scheme, Store};
 use vanish_memory::MemoryStore;
 
 use self::accept::{accept_loop, ConnLimits, Listener};
@@ -177,9 +177,27 @@ pub async fn start_with_store<S: Store + Clone>(
         header_read_timeout: settings.limits.header_read_timeout,
         max_streams: settings.limits.max_streams_per_connection,
     };
-    let proxy_handler = move |req, remote| {
-        let p = proxy.clone();
-        async move { p.handle(req, remote).await }
+    // The TLS listener's clients speak https: their keys say so (an origin's redirect to
+    // https is never served to them), and so does `X-Forwarded-Proto`. Same store, same
+    // origin client and limits.
+    let tls_proxy = tls_listener.as_ref().map(|_| {
+        let mut p = (*proxy).clone();
+        p.cache = Cache::with_policy(
+            store.clone(),
+            CacheConfig {
+                scheme: Scheme::Https,
+                ..settings.cache.clone()
+            },
+            settings.policy.clone(),
+        );
+        p.upstream = p.upstream.for_client_scheme(Scheme::Https);
+        Arc::new(p)
+    });
+    let handler = |proxy: Arc<Proxy<S>>| {
+        move |req, remote| {
+            let p = proxy.clone();
+            async move { p.handle(req, remote).await }
+        }
     };
     let mut tasks = vec![tokio::spawn(accept_loop(
         Listener {
@@ -190,9 +208,9 @@ pub async fn start_with_store<S: Store + Clone>(
         rx.clone(),
         grace,
         limits,
-        proxy_handler.clone(),
+        handler(proxy),
     ))];
-    if let (Some(tcp), Some(acceptor)) = (tls_listener, acceptor) {
+    if let (Some(tcp), Some(acceptor), Some(tls_proxy)) = (tls_listener, acceptor, tls_proxy) {
         // The TLS listener has slots of its own, as many as the plain one.
         tasks.push(tokio::spawn(accept_loop(
             Listener {
@@ -203,7 +221,7 @@ pub async fn start_with_store<S: Store + Clone>(
             rx.clone(),
             grace,
             limits,
-            proxy_handler,
+            handler(tls_proxy),
         )));
     }
     let a = admin.clone();

@@ -3,7 +3,8 @@
 //! Owns reading the header a load balancer sends before anything else on a connection, and
 //! what it says: the client's address (TCP over IPv4 or IPv6), or nothing for a `LOCAL` (v2)
 //! or `UNKNOWN` (v1) header, which keep the socket's own address. Parsing is the `ppp`
-//! crate's; this module adds the streaming read (bytes arrive in any pieces), the size bound,
+//! crate's; this module adds the streaming read (bytes arrive in any pieces: a v1 line is
+//! parsed only once whole), the size bound,
 //! and [`Prefixed`], which hands the bytes read past the header to whatever speaks next (TLS
 //! or HTTP). Deadlines are the caller's (the connection watchdog in `accept.rs`).
 
@@ -11,7 +12,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use ppp::{v1, v2, HeaderResult, PartialResult};
+use ppp::{v1, v2, PartialResult};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 
 /// The most bytes read while looking for a header: a v1 header is at most 107 bytes; a v2
@@ -35,9 +36,32 @@ pub enum Parsed {
     Invalid(String),
 }
 
+/// The longest v1 header, CRLF included (the protocol's limit).
+const V1_MAX: usize = 107;
+
 /// Parses the start of a connection (the bytes received so far).
+///
+/// A v1 header is parsed only once its line is whole: `ppp` judges a line cut just after a
+/// space as a bad one, and a header split there across reads must still be accepted.
 pub fn parse(buf: &[u8]) -> Parsed {
-    let result = HeaderResult::parse(buf);
+    let v1_start = match buf.len() < 6 {
+        true => b"PROXY ".starts_with(buf),
+        false => buf.starts_with(b"PROXY "),
+    };
+    if buf.is_empty() {
+        return Parsed::Incomplete;
+    }
+    if v1_start {
+        let window = &buf[..buf.len().min(V1_MAX)];
+        return match window.windows(2).position(|w| w == b"\r\n") {
+            Some(cr) => v1_header(&buf[..cr + 2]),
+            None if buf.len() < V1_MAX => Parsed::Incomplete,
+            None => Parsed::Invalid(format!(
+                "not a PROXY v1 header (no end of line in its first {V1_MAX} bytes)"
+            )),
+        };
+    }
+    let result = v2::Header::try_from(buf);
     if result.is_incomplete() {
         return match buf.len() >= MAX_HEADER_BYTES {
             true => Parsed::Invalid(format!(
@@ -47,18 +71,7 @@ pub fn parse(buf: &[u8]) -> Parsed {
         };
     }
     match result {
-        HeaderResult::V1(Ok(h)) => {
-            let client = match h.addresses {
-                v1::Addresses::Tcp4(a) => Some(SocketAddr::from((a.source_address, a.source_port))),
-                v1::Addresses::Tcp6(a) => Some(SocketAddr::from((a.source_address, a.source_port))),
-                v1::Addresses::Unknown => None,
-            };
-            Parsed::Header {
-                client,
-                len: h.header.len(),
-            }
-        }
-        HeaderResult::V2(Ok(h)) => {
+        Ok(h) => {
             let client = match (h.command, h.addresses) {
                 (v2::Command::Local, _) => None,
                 (v2::Command::Proxy, v2::Addresses::IPv4(a)) => {
@@ -75,8 +88,26 @@ pub fn parse(buf: &[u8]) -> Parsed {
                 len: h.len(),
             }
         }
-        HeaderResult::V1(Err(e)) => Parsed::Invalid(format!("not a PROXY v1 header ({e})")),
-        HeaderResult::V2(Err(e)) => Parsed::Invalid(format!("not a PROXY v2 header ({e})")),
+        Err(v2::ParseError::Prefix) => Parsed::Invalid("no PROXY header".into()),
+        Err(e) => Parsed::Invalid(format!("not a PROXY v2 header ({e})")),
+    }
+}
+
+/// A whole v1 line, CRLF included.
+fn v1_header(line: &[u8]) -> Parsed {
+    match v1::Header::try_from(line) {
+        Ok(h) => {
+            let client = match h.addresses {
+                v1::Addresses::Tcp4(a) => Some(SocketAddr::from((a.source_address, a.source_port))),
+                v1::Addresses::Tcp6(a) => Some(SocketAddr::from((a.source_address, a.source_port))),
+                v1::Addresses::Unknown => None,
+            };
+            Parsed::Header {
+                client,
+                len: line.len(),
+            }
+        }
+        Err(e) => Parsed::Invalid(format!("not a PROXY v1 header ({e})")),
     }
 }
 
