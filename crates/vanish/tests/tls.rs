@@ -90,7 +90,7 @@ async fn sni_picks_the_certificate_and_no_sni_gets_the_first() {
     );
     let v = TestVanish::start_with(&origin.url(), &toml).await;
     let addr = v.running.tls_addr.unwrap();
-    let config = client_config(&[&a, &b], &[b"h2"]);
+    let config = || client_config(&[&a, &b], &[b"h2"]);
     for (sni, want) in [
         ("a.test", &a),
         ("b.test", &b),
@@ -98,7 +98,7 @@ async fn sni_picks_the_certificate_and_no_sni_gets_the_first() {
         // An IP address sends no SNI: the first certificate, the default.
         ("127.0.0.1", &a),
     ] {
-        let s = tls_connect(addr, sni, config.clone()).await;
+        let s = tls_connect(addr, sni, config()).await;
         assert!(peer_cert(&s) == want.der, "{sni} got the wrong certificate");
         let h = h2(s).await;
         let got = h2_get(&h, sni, "/p").await;
@@ -118,10 +118,12 @@ async fn reload_swaps_the_certificate_while_a_download_on_the_old_one_finishes()
     .await;
     let v = TlsVanish::start(&origin.url(), &["site.test"], "").await;
     let new = make_cert(&["site.test"]);
-    let config = client_config(&[&v.cert, &new], &[b"http/1.1"]);
+    // A client configuration per connection: a shared one would resume the first session,
+    // and a resumed session shows the certificate of the session it resumes.
+    let config = || client_config(&[&v.cert, &new], &[b"http/1.1"]);
 
     // A long download starts on the old certificate; the client reads only its beginning.
-    let s = tls_connect(v.tls_addr, "site.test", config.clone()).await;
+    let s = tls_connect(v.tls_addr, "site.test", config()).await;
     assert!(peer_cert(&s) == v.cert.der);
     let mut old = h1(s).await;
     old.ready().await.unwrap();
@@ -143,7 +145,7 @@ async fn reload_swaps_the_certificate_while_a_download_on_the_old_one_finishes()
     // The files change and the reload picks them up: new handshakes see the new certificate.
     write_cert(&v.dir, "site", &new);
     v.vanish.running.reload().expect("the new files load");
-    let s = tls_connect(v.tls_addr, "site.test", config.clone()).await;
+    let s = tls_connect(v.tls_addr, "site.test", config()).await;
     assert!(peer_cert(&s) == new.der, "a new connection sees the new certificate");
     let mut fresh = h1(s).await;
     assert_eq!(h1_get(&mut fresh, "site.test", "/a").await.status, 200);
@@ -153,7 +155,7 @@ async fn reload_swaps_the_certificate_while_a_download_on_the_old_one_finishes()
     let e = v.vanish.running.reload().unwrap_err().to_string();
     assert!(e.contains("server.tls_key") && e.contains("keeping"), "{e}");
     assert!(!e.contains('\n'), "{e}");
-    let s = tls_connect(v.tls_addr, "site.test", config.clone()).await;
+    let s = tls_connect(v.tls_addr, "site.test", config()).await;
     assert!(peer_cert(&s) == new.der);
 
     // The old connection's download ends intact, and the connection goes on serving.
@@ -280,7 +282,20 @@ fn line_with(rx: &std::sync::mpsc::Receiver<String>, needle: &str) -> String {
     }
 }
 
-fn kill(sig: &str, child: &std::process::Child) {
+/// A child process killed if the test ends early (a failed assertion), so none is left behind.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn kill(sig: &str, child: &Reaped) {
+    let child = &child.0;
     let ok = Command::new("kill")
         .args([sig, &child.id().to_string()])
         .status()
@@ -296,7 +311,8 @@ async fn sighup_reloads_the_certificates_of_the_real_binary() {
     let old = make_cert(&["site.test"]);
     let new = make_cert(&["site.test"]);
     let (c, k) = write_cert(&dir, "site", &old);
-    let (mut child, lines) = spawn_tls_serve(&origin.url(), &c, &k);
+    let (child, lines) = spawn_tls_serve(&origin.url(), &c, &k);
+    let mut child = Reaped(child);
     let started = line_with(&lines, "vanish started");
     let addr: std::net::SocketAddr = started
         .split("tls_addr=")
@@ -305,8 +321,8 @@ async fn sighup_reloads_the_certificates_of_the_real_binary() {
         .expect("the start line names tls_addr")
         .parse()
         .expect("tls_addr is IP:PORT");
-    let config = client_config(&[&old, &new], &[b"h2"]);
-    let s = tls_connect(addr, "site.test", config.clone()).await;
+    let config = || client_config(&[&old, &new], &[b"h2"]);
+    let s = tls_connect(addr, "site.test", config()).await;
     assert!(peer_cert(&s) == old.der);
     // A connection opened before the reload keeps working after it.
     let before = h2(s).await;
@@ -315,7 +331,7 @@ async fn sighup_reloads_the_certificates_of_the_real_binary() {
     write_cert(&dir, "site", &new);
     kill("-HUP", &child);
     line_with(&lines, "certificates reloaded");
-    let s = tls_connect(addr, "site.test", config.clone()).await;
+    let s = tls_connect(addr, "site.test", config()).await;
     assert!(peer_cert(&s) == new.der, "after SIGHUP new connections get the new certificate");
     let got = h2_get(&before, "site.test", "/x").await;
     assert!(got.is_hit(), "{}", got.cache_status());
@@ -325,13 +341,13 @@ async fn sighup_reloads_the_certificates_of_the_real_binary() {
     kill("-HUP", &child);
     let failed = line_with(&lines, "reload failed");
     assert!(failed.contains("--tls-key") && failed.contains("keeping the certificates in use"), "{failed}");
-    let s = tls_connect(addr, "site.test", config).await;
+    let s = tls_connect(addr, "site.test", config()).await;
     assert!(peer_cert(&s) == new.der);
 
     kill("-TERM", &child);
     let start = Instant::now();
     let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = child.0.try_wait().unwrap() {
             break status;
         }
         assert!(start.elapsed() < Duration::from_secs(30), "no exit after SIGTERM");
