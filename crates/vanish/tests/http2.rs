@@ -73,26 +73,31 @@ async fn rapid_reset(
     let mut a = Attack::default();
     while !stop.load(Ordering::Relaxed) && a.resets < budget {
         let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let Ok((mut client, conn)) = h2::client::handshake(tcp).await else {
+        let Ok((client, conn)) = h2::client::handshake(tcp).await else {
             a.closed_by_server += 1;
             continue;
         };
         let conn = tokio::spawn(conn);
         a.connections += 1;
         let mut on_this = 0;
-        let mut closed = false;
-        while on_this < per_conn && !stop.load(Ordering::Relaxed) {
-            client = match client.ready().await {
+        let mut client = Some(client);
+        let closed = loop {
+            if on_this >= per_conn || stop.load(Ordering::Relaxed) {
+                break false;
+            }
+            let Some(ready) = client.take() else {
+                break true;
+            };
+            let mut ready = match ready.ready().await {
                 Ok(c) => c,
-                Err(_) => {
-                    closed = true;
-                    break;
-                }
+                Err(_) => break true,
             };
             let req = http::Request::get(format!("http://site.test/attack/{}", a.resets))
                 .body(())
                 .unwrap();
-            match client.send_request(req, true) {
+            let sent = ready.send_request(req, true);
+            client = Some(ready);
+            match sent {
                 Ok((response, mut stream)) => {
                     stream.send_reset(h2::Reason::CANCEL);
                     drop(response);
@@ -100,12 +105,10 @@ async fn rapid_reset(
                     on_this += 1;
                     progress.fetch_add(1, Ordering::Relaxed);
                 }
-                Err(_) => {
-                    closed = true;
-                    break;
-                }
+                Err(_) => break true,
             }
-        }
+        };
+        // Without the client handle the connection task can end.
         drop(client);
         // The connection task ends with the server's GOAWAY (or our own end).
         let ended = tokio::time::timeout(Duration::from_secs(20), conn).await;
@@ -123,7 +126,12 @@ async fn a_rapid_reset_flood_does_not_starve_another_client() {
         false => Reply::ok(format!("ok {n}")).header("cache-control", "no-store"),
     })
     .await;
-    let v = TestVanish::start(&origin.url()).await;
+    const STREAMS: usize = 50;
+    let v = TestVanish::start_with(
+        &origin.url(),
+        &format!("[limits]\nmax_streams_per_connection = {STREAMS}\n"),
+    )
+    .await;
     let addr = v.running.proxy_addr;
     let stop = Arc::new(AtomicBool::new(false));
     let progress = Arc::new(AtomicUsize::new(0));
@@ -155,18 +163,9 @@ async fn a_rapid_reset_flood_does_not_starve_another_client() {
     let attack = attacker.await.unwrap();
     eprintln!("{attack:?}, {during} resets before the victim finished");
 
-    // The server closed the attacking connections instead of serving stream after stream:
-    // none got anywhere near its budget of streams.
-    assert!(attack.closed_by_server >= 1, "{attack:?}");
-    assert!(
-        attack.closed_by_server + 1 >= attack.connections,
-        "every attacking connection but the last one we stopped was closed: {attack:?}"
-    );
-    assert!(
-        attack.resets < attack.connections * PER_CONN,
-        "no connection got its {PER_CONN} streams: {attack:?}"
-    );
-    // And what reached the origin is bounded by what was let through, not the flood.
+    // What the flood cost is bounded by the connection's stream limit, not by the number of
+    // streams it opened and cancelled: a cancelled stream's work stops with it (and one
+    // cancelled before the server took it up costs no request at all).
     let attack_fetches = origin
         .seen
         .lock()
@@ -175,9 +174,9 @@ async fn a_rapid_reset_flood_does_not_starve_another_client() {
         .filter(|s| s.path_and_query.starts_with("/attack"))
         .count();
     eprintln!("origin fetches for the flood: {attack_fetches}");
+    assert!(attack.resets >= 50, "{attack:?}");
     assert!(
-        attack_fetches <= attack.resets,
-        "{attack_fetches} fetches for {} streams",
-        attack.resets
+        attack_fetches <= STREAMS * attack.connections,
+        "{attack_fetches} origin fetches for {attack:?}"
     );
 }
