@@ -18,7 +18,11 @@ use vanish::server::proxy_protocol::{parse, Parsed, MAX_HEADER_BYTES};
 fuzz_target!(|data: &[u8]| {
     match parse(data) {
         Parsed::Header { client, len } => {
-            assert!(len > 0 && len <= data.len(), "header of {len} bytes in {}", data.len());
+            assert!(
+                len > 0 && len <= data.len(),
+                "header of {len} bytes in {}",
+                data.len()
+            );
             assert_eq!(parse(&data[..len]), Parsed::Header { client, len });
             let cuts: Vec<usize> = match len <= 256 {
                 true => (0..len).collect(),

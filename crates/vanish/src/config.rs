@@ -259,7 +259,8 @@ impl ServerSection {
             &self.listen_tls,
             "server.listen_tls",
         );
-        let (cert, cert_key) = flag_or(&o.tls_cert, "--tls-cert", &self.tls_cert, "server.tls_cert");
+        let (cert, cert_key) =
+            flag_or(&o.tls_cert, "--tls-cert", &self.tls_cert, "server.tls_cert");
         let (key, key_key) = flag_or(&o.tls_key, "--tls-key", &self.tls_key, "server.tls_key");
         let mut files = Vec::with_capacity(1 + self.certs.len());
         match (cert, key) {
@@ -310,11 +311,13 @@ impl ServerSection {
         if same_socket(addr, listen) {
             return Err(SettingError::new(
                 addr_key,
-                format!("{addr} is the plain listener's address too (server.listen); TLS needs its own"),
+                format!(
+                    "{addr} is the plain listener's address too (server.listen); TLS needs its own"
+                ),
             ));
         }
-        let certs = Certificates::load(files)
-            .map_err(|e| SettingError::new(e.setting, e.reason))?;
+        let certs =
+            Certificates::load(files).map_err(|e| SettingError::new(e.setting, e.reason))?;
         Ok(Some(TlsSettings {
             listen: addr,
             certs,
@@ -968,14 +971,21 @@ impl Settings {
         let upstream = f.upstream.resolve(o)?;
         let server = f.server.resolve(o)?;
         let admin = f.admin.resolve(o, server.listen)?;
-        if let Some(tls) = server.tls.as_ref().filter(|t| same_socket(t.listen, admin.listen)) {
+        if let Some(tls) = server
+            .tls
+            .as_ref()
+            .filter(|t| same_socket(t.listen, admin.listen))
+        {
             let key = match o.listen_tls {
                 Some(_) => "--listen-tls",
                 None => "server.listen_tls",
             };
             return Err(SettingError::new(
                 key,
-                format!("{} is the admin API's address too (admin.listen); TLS needs its own", tls.listen),
+                format!(
+                    "{} is the admin API's address too (admin.listen); TLS needs its own",
+                    tls.listen
+                ),
             )
             .into());
         }
@@ -1362,6 +1372,53 @@ mod tests {
                 .starts_with("admin.listen: 0.0.0.0:9000 is the proxy's address"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_tls_listener_needs_its_own_socket_and_a_certificate() {
+        let dir = std::env::temp_dir().join(format!("vanish-cfg-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let c = rcgen::generate_simple_self_signed(vec!["a.test".to_owned()]).unwrap();
+        let (cert, key) = (dir.join("a.pem"), dir.join("a.key"));
+        std::fs::write(&cert, c.cert.pem()).unwrap();
+        std::fs::write(&key, c.signing_key.serialize_pem()).unwrap();
+        let server = |listen_tls: &str| {
+            format!(
+                "[server]\nlisten = \"127.0.0.1:9000\"\nlisten_tls = {listen_tls:?}\ntls_cert = {:?}\ntls_key = {:?}\n[admin]\nlisten = \"127.0.0.1:9001\"\n",
+                cert.to_str().unwrap(),
+                key.to_str().unwrap()
+            )
+        };
+        let load = |text: &str| Settings::from_parts(parse_file(text).unwrap(), &o("http://h:1"));
+        let s = load(&server("127.0.0.1:9443")).unwrap();
+        let tls = s.tls.expect("a TLS listener");
+        assert_eq!(tls.listen, "127.0.0.1:9443".parse().unwrap());
+        assert_eq!(tls.certs.names(), [["a.test"]]);
+        assert!(!s.proxy_protocol);
+        for (addr, needle) in [
+            (
+                "0.0.0.0:9000",
+                "server.listen_tls: 0.0.0.0:9000 is the plain listener's address",
+            ),
+            (
+                "127.0.0.1:9001",
+                "server.listen_tls: 127.0.0.1:9001 is the admin API's address",
+            ),
+            (
+                "nowhere",
+                "server.listen_tls: \"nowhere\" is not an IP:PORT address",
+            ),
+        ] {
+            let e = load(&server(addr)).unwrap_err().to_string();
+            assert!(e.starts_with(needle), "{e}");
+        }
+        let e = load("[limits]\nmax_streams_per_connection = 0\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("limits.max_streams_per_connection"),
+            "{e}"
+        );
+        assert_eq!(load("").unwrap().limits.max_streams_per_connection, 100);
     }
 
     #[test]

@@ -23,12 +23,7 @@ async fn streams_of_one_connection_are_coalesced_and_a_purge_makes_a_miss() {
     })
     .await;
     let v = TlsVanish::start(&origin.url(), &["site.test"], "").await;
-    let over_tls = tls_connect(
-        v.tls_addr,
-        "site.test",
-        client_config(&[&v.cert], &[b"h2"]),
-    )
-    .await;
+    let over_tls = tls_connect(v.tls_addr, "site.test", client_config(&[&v.cert], &[b"h2"])).await;
     let tls = h2(over_tls).await;
     let h2c = h2(tokio::net::TcpStream::connect(v.vanish.running.proxy_addr)
         .await
@@ -36,10 +31,15 @@ async fn streams_of_one_connection_are_coalesced_and_a_purge_makes_a_miss() {
     .await;
     for (name, h) in [("tls", &tls), ("h2c", &h2c)] {
         let path = format!("/slow/{name}");
-        let all = futures_util::future::join_all((0..64).map(|_| h2_get(h, "site.test", &path))).await;
+        let all =
+            futures_util::future::join_all((0..64).map(|_| h2_get(h, "site.test", &path))).await;
         for got in &all {
             assert_eq!(got.status, 200, "{name}");
-            assert_eq!(got.body, format!("{path} #0"), "{name}: one fill served everyone");
+            assert_eq!(
+                got.body,
+                format!("{path} #0"),
+                "{name}: one fill served everyone"
+            );
         }
         assert_eq!(origin.count(&path), 1, "{name}: the origin was asked once");
         assert!(h2_get(h, "site.test", &path).await.is_hit());

@@ -62,11 +62,23 @@ async fn v1_and_v2_addresses_reach_the_origin_as_x_forwarded_for() {
     let v = TestVanish::start_with(&origin.url(), "[server]\nproxy_protocol = true\n").await;
     let addr = v.running.proxy_addr;
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("/v1", b"PROXY TCP4 192.0.2.7 10.0.0.1 5555 80\r\n".to_vec(), "192.0.2.7"),
-        ("/v1-6", b"PROXY TCP6 2001:db8::7 ::1 5555 80\r\n".to_vec(), "2001:db8::7"),
+        (
+            "/v1",
+            b"PROXY TCP4 192.0.2.7 10.0.0.1 5555 80\r\n".to_vec(),
+            "192.0.2.7",
+        ),
+        (
+            "/v1-6",
+            b"PROXY TCP6 2001:db8::7 ::1 5555 80\r\n".to_vec(),
+            "2001:db8::7",
+        ),
         ("/v1-unknown", b"PROXY UNKNOWN\r\n".to_vec(), "127.0.0.1"),
         ("/v2", v2_tcp4([198, 51, 100, 9], 4000), "198.51.100.9"),
-        ("/v2-6", v2_tcp6("2001:db8::5".parse().unwrap(), 4000), "2001:db8::5"),
+        (
+            "/v2-6",
+            v2_tcp6("2001:db8::5".parse().unwrap(), 4000),
+            "2001:db8::5",
+        ),
         // LOCAL (a health check from the balancer itself): the socket's address.
         ("/v2-local", v2(0, 0x00, &[]), "127.0.0.1"),
     ];
@@ -146,6 +158,9 @@ async fn the_tls_listener_reads_the_header_before_the_handshake() {
     )
     .await
     .expect("the server answers within 20s");
-    assert!(handshake.is_err(), "a handshake without a PROXY header succeeded");
+    assert!(
+        handshake.is_err(),
+        "a handshake without a PROXY header succeeded"
+    );
     assert_eq!(origin.total(), 1);
 }

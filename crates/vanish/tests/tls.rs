@@ -146,7 +146,10 @@ async fn reload_swaps_the_certificate_while_a_download_on_the_old_one_finishes()
     write_cert(&v.dir, "site", &new);
     v.vanish.running.reload().expect("the new files load");
     let s = tls_connect(v.tls_addr, "site.test", config()).await;
-    assert!(peer_cert(&s) == new.der, "a new connection sees the new certificate");
+    assert!(
+        peer_cert(&s) == new.der,
+        "a new connection sees the new certificate"
+    );
     let mut fresh = h1(s).await;
     assert_eq!(h1_get(&mut fresh, "site.test", "/a").await.status, 200);
 
@@ -206,41 +209,119 @@ fn unusable_certificates_are_one_line_and_exit_2_in_serve_and_check_config() {
     std::fs::write(&junk, "hello\n").unwrap();
     let missing = dir.join("missing.pem");
     let p = |p: &std::path::Path| p.to_str().unwrap().to_owned();
-    let pair = |c: &str, k: &str| format!("listen_tls = \"127.0.0.1:0\"\ntls_cert = {c:?}\ntls_key = {k:?}\n");
+    let pair = |c: &str, k: &str| {
+        format!("listen_tls = \"127.0.0.1:0\"\ntls_cert = {c:?}\ntls_key = {k:?}\n")
+    };
     let cases = [
-        (pair(&p(&ac), &p(&bk)), format!("server.tls_key: {} is not the private key of {}", p(&bk), p(&ac))),
-        (pair(&p(&missing), &p(&ak)), format!("server.tls_cert: cannot read {}", p(&missing))),
-        (pair(&p(&junk), &p(&ak)), format!("server.tls_cert: {}: no certificate in it", p(&junk))),
-        (pair(&p(&ac), &p(&ac)), format!("server.tls_key: {}: no private key in it", p(&ac))),
-        (pair(&p(&ac), &p(&junk)), format!("server.tls_key: {}: no private key in it", p(&junk))),
-        ("listen_tls = \"127.0.0.1:0\"\n".to_owned(), "server.listen_tls: the TLS listener needs a certificate".to_owned()),
-        (format!("tls_cert = {:?}\ntls_key = {:?}\n", p(&ac), p(&ak)), "server.tls_cert: a certificate without a TLS listener".to_owned()),
-        (format!("tls_cert = {:?}\n", p(&ac)), "server.tls_cert: a certificate needs its key".to_owned()),
         (
-            format!("{}[[server.certs]]\ncert = {:?}\nkey = {:?}\n", pair(&p(&ac), &p(&ak)), p(&ac), p(&bk)),
-            format!("server.certs[0].key: {} is not the private key of {}", p(&bk), p(&ac)),
+            pair(&p(&ac), &p(&bk)),
+            format!(
+                "server.tls_key: {} is not the private key of {}",
+                p(&bk),
+                p(&ac)
+            ),
+        ),
+        (
+            pair(&p(&missing), &p(&ak)),
+            format!("server.tls_cert: cannot read {}", p(&missing)),
+        ),
+        (
+            pair(&p(&junk), &p(&ak)),
+            format!("server.tls_cert: {}: no certificate in it", p(&junk)),
+        ),
+        (
+            pair(&p(&ac), &p(&ac)),
+            format!("server.tls_key: {}: no private key in it", p(&ac)),
+        ),
+        (
+            pair(&p(&ac), &p(&junk)),
+            format!("server.tls_key: {}: no private key in it", p(&junk)),
+        ),
+        (
+            "listen_tls = \"127.0.0.1:0\"\n".to_owned(),
+            "server.listen_tls: the TLS listener needs a certificate".to_owned(),
+        ),
+        (
+            format!("tls_cert = {:?}\ntls_key = {:?}\n", p(&ac), p(&ak)),
+            "server.tls_cert: a certificate without a TLS listener".to_owned(),
+        ),
+        (
+            format!("tls_cert = {:?}\n", p(&ac)),
+            "server.tls_cert: a certificate needs its key".to_owned(),
+        ),
+        (
+            format!(
+                "{}[[server.certs]]\ncert = {:?}\nkey = {:?}\n",
+                pair(&p(&ac), &p(&ak)),
+                p(&ac),
+                p(&bk)
+            ),
+            format!(
+                "server.certs[0].key: {} is not the private key of {}",
+                p(&bk),
+                p(&ac)
+            ),
         ),
     ];
     for (i, (server, needle)) in cases.iter().enumerate() {
         let f = dir.join(format!("case{i}.toml"));
-        std::fs::write(&f, format!("[upstream]\nurl = \"http://127.0.0.1:9\"\n[server]\n{server}")).unwrap();
+        std::fs::write(
+            &f,
+            format!("[upstream]\nurl = \"http://127.0.0.1:9\"\n[server]\n{server}"),
+        )
+        .unwrap();
         let path = p(&f);
         let (code, checked) = vanish(&["check-config", &path]);
         assert_eq!(code, 2, "{server}: {checked}");
         assert_eq!(checked.trim().lines().count(), 1, "{checked}");
-        assert!(checked.contains(&format!("{path}: {needle}")), "{server}: {checked}");
-        let (code, served) = vanish(&["serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--config", &path]);
+        assert!(
+            checked.contains(&format!("{path}: {needle}")),
+            "{server}: {checked}"
+        );
+        let (code, served) = vanish(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--config",
+            &path,
+        ]);
         assert_eq!(code, 2, "{server}: {served}");
         assert_eq!(served, checked, "serve and check-config say the same");
     }
     // The same from the flags.
-    let (code, err) = vanish(&["serve", "--upstream", "http://127.0.0.1:9", "--listen-tls", "127.0.0.1:0", "--tls-cert", &p(&ac), "--tls-key", &p(&bk)]);
+    let (code, err) = vanish(&[
+        "serve",
+        "--upstream",
+        "http://127.0.0.1:9",
+        "--listen-tls",
+        "127.0.0.1:0",
+        "--tls-cert",
+        &p(&ac),
+        "--tls-key",
+        &p(&bk),
+    ]);
     assert_eq!(code, 2, "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(err.contains(&format!("--tls-key: {} is not the private key of", p(&bk))), "{err}");
-    let (code, err) = vanish(&["serve", "--upstream", "http://127.0.0.1:9", "--listen-tls", "127.0.0.1:0", "--tls-cert", &p(&ac)]);
+    assert!(
+        err.contains(&format!("--tls-key: {} is not the private key of", p(&bk))),
+        "{err}"
+    );
+    let (code, err) = vanish(&[
+        "serve",
+        "--upstream",
+        "http://127.0.0.1:9",
+        "--listen-tls",
+        "127.0.0.1:0",
+        "--tls-cert",
+        &p(&ac),
+    ]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("--tls-cert: a certificate needs its key"), "{err}");
+    assert!(
+        err.contains("--tls-cert: a certificate needs its key"),
+        "{err}"
+    );
 }
 
 /// `vanish serve` with a TLS listener; its stderr lines arrive on the channel.
@@ -250,8 +331,23 @@ fn spawn_tls_serve(
     key: &std::path::Path,
 ) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_vanish"))
-        .args(["serve", "--upstream", upstream, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--listen-tls", "127.0.0.1:0"])
-        .args(["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()])
+        .args([
+            "serve",
+            "--upstream",
+            upstream,
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--listen-tls",
+            "127.0.0.1:0",
+        ])
+        .args([
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ])
         .env_remove("RUST_LOG")
         .stderr(Stdio::piped())
         .spawn()
@@ -332,15 +428,25 @@ async fn sighup_reloads_the_certificates_of_the_real_binary() {
     kill("-HUP", &child);
     line_with(&lines, "certificates reloaded");
     let s = tls_connect(addr, "site.test", config()).await;
-    assert!(peer_cert(&s) == new.der, "after SIGHUP new connections get the new certificate");
+    assert!(
+        peer_cert(&s) == new.der,
+        "after SIGHUP new connections get the new certificate"
+    );
     let got = h2_get(&before, "site.test", "/x").await;
     assert!(got.is_hit(), "{}", got.cache_status());
 
     // A bad key: one error line, and the certificate in use stays.
-    std::fs::write(&k, "-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----\n").unwrap();
+    std::fs::write(
+        &k,
+        "-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
     kill("-HUP", &child);
     let failed = line_with(&lines, "reload failed");
-    assert!(failed.contains("--tls-key") && failed.contains("keeping the certificates in use"), "{failed}");
+    assert!(
+        failed.contains("--tls-key") && failed.contains("keeping the certificates in use"),
+        "{failed}"
+    );
     let s = tls_connect(addr, "site.test", config()).await;
     assert!(peer_cert(&s) == new.der);
 
@@ -350,7 +456,10 @@ async fn sighup_reloads_the_certificates_of_the_real_binary() {
         if let Some(status) = child.0.try_wait().unwrap() {
             break status;
         }
-        assert!(start.elapsed() < Duration::from_secs(30), "no exit after SIGTERM");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no exit after SIGTERM"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(status.success(), "{status:?}");

@@ -290,10 +290,7 @@ mod tests {
             }
         );
         let local = v2(0, 0x11, &[0; 12], &[]);
-        assert!(matches!(
-            parse(&local),
-            Parsed::Header { client: None, .. }
-        ));
+        assert!(matches!(parse(&local), Parsed::Header { client: None, .. }));
     }
 
     #[test]
@@ -323,7 +320,11 @@ mod tests {
             (client, rest)
         });
         use tokio::io::AsyncWriteExt;
-        for piece in [&b"PROXY TCP4 192.0.2.7 10.0"[..], b".0.1 5555 443\r\nhel", b"lo"] {
+        for piece in [
+            &b"PROXY TCP4 192.0.2.7 10.0"[..],
+            b".0.1 5555 443\r\nhel",
+            b"lo",
+        ] {
             client.write_all(piece).await.unwrap();
         }
         drop(client);

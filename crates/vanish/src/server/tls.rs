@@ -202,14 +202,22 @@ fn load_pair(
     let chain = read(&f.cert).map_err(cert_err)?;
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&chain)
         .collect::<Result<_, _>>()
-        .map_err(|e| cert_err(format!("{cp}: not a PEM certificate chain ({})", pem_why(&e))))?;
+        .map_err(|e| {
+            cert_err(format!(
+                "{cp}: not a PEM certificate chain ({})",
+                pem_why(&e)
+            ))
+        })?;
     if chain.is_empty() {
         return Err(cert_err(format!(
             "{cp}: no certificate in it (expected \"-----BEGIN CERTIFICATE-----\")"
         )));
     }
-    let end_entity = webpki::EndEntityCert::try_from(&chain[0])
-        .map_err(|e| cert_err(format!("{cp}: the first certificate cannot be parsed ({e})")))?;
+    let end_entity = webpki::EndEntityCert::try_from(&chain[0]).map_err(|e| {
+        cert_err(format!(
+            "{cp}: the first certificate cannot be parsed ({e})"
+        ))
+    })?;
     let dns: Vec<String> = end_entity
         .valid_dns_names()
         .map(|n| n.trim_end_matches('.').to_ascii_lowercase())

@@ -30,10 +30,9 @@ pub struct TestCert {
 
 /// A self-signed certificate for `names`.
 pub fn make_cert(names: &[&str]) -> TestCert {
-    let c = rcgen::generate_simple_self_signed(
-        names.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
-    )
-    .expect("rcgen makes a certificate");
+    let c =
+        rcgen::generate_simple_self_signed(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .expect("rcgen makes a certificate");
     TestCert {
         cert_pem: c.cert.pem(),
         key_pem: c.signing_key.serialize_pem(),
@@ -53,7 +52,10 @@ pub fn temp_dir(tag: &str) -> PathBuf {
 
 /// Writes `cert` as `NAME.pem` and `NAME.key` in `dir`; returns both paths.
 pub fn write_cert(dir: &Path, name: &str, cert: &TestCert) -> (PathBuf, PathBuf) {
-    let (c, k) = (dir.join(format!("{name}.pem")), dir.join(format!("{name}.key")));
+    let (c, k) = (
+        dir.join(format!("{name}.pem")),
+        dir.join(format!("{name}.key")),
+    );
     // Written to a temporary name and renamed: a reload never sees half a file.
     for (path, text) in [(&c, &cert.cert_pem), (&k, &cert.key_pem)] {
         let tmp = path.with_extension("tmp");
@@ -139,9 +141,10 @@ pub async fn h1<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
 pub async fn h2<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     io: IO,
 ) -> hyper::client::conn::http2::SendRequest<Empty<Bytes>> {
-    let (send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
-        .await
-        .unwrap();
+    let (send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
+            .await
+            .unwrap();
     tokio::spawn(conn);
     send
 }
@@ -178,10 +181,13 @@ pub async fn h1_get(
     path: &str,
 ) -> Got {
     send.ready().await.unwrap();
-    let res = tokio::time::timeout(Duration::from_secs(20), send.send_request(get_req(host, path, false)))
-        .await
-        .expect("response within 20s")
-        .expect("request succeeds");
+    let res = tokio::time::timeout(
+        Duration::from_secs(20),
+        send.send_request(get_req(host, path, false)),
+    )
+    .await
+    .expect("response within 20s")
+    .expect("request succeeds");
     collect(res).await
 }
 
@@ -193,10 +199,13 @@ pub async fn h2_get(
 ) -> Got {
     let mut send = send.clone();
     send.ready().await.unwrap();
-    let res = tokio::time::timeout(Duration::from_secs(20), send.send_request(get_req(host, path, true)))
-        .await
-        .expect("response within 20s")
-        .expect("request succeeds");
+    let res = tokio::time::timeout(
+        Duration::from_secs(20),
+        send.send_request(get_req(host, path, true)),
+    )
+    .await
+    .expect("response within 20s")
+    .expect("request succeeds");
     collect(res).await
 }
 
