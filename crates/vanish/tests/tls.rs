@@ -107,6 +107,27 @@ async fn sni_picks_the_certificate_and_no_sni_gets_the_first() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handshake_that_never_ends_is_closed_at_the_header_read_timeout() {
+    let origin = TestOrigin::start(cacheable).await;
+    let v = TlsVanish::start(
+        &origin.url(),
+        &["site.test"],
+        "[limits]\nheader_read_timeout = \"1s\"\n",
+    )
+    .await;
+    // The start of a ClientHello, then nothing.
+    let s = connect_and_send(v.tls_addr, b"\x16\x03\x01\x02\x00\x01").await;
+    assert_eq!(read_to_close(s).await, "");
+    // Nothing at all.
+    let s = connect_and_send(v.tls_addr, b"").await;
+    assert_eq!(read_to_close(s).await, "");
+    // The listener goes on serving.
+    let s = tls_connect(v.tls_addr, "site.test", client_config(&[&v.cert], &[b"h2"])).await;
+    let h = h2(s).await;
+    assert_eq!(h2_get(&h, "site.test", "/after").await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_swaps_the_certificate_while_a_download_on_the_old_one_finishes() {
     const BIG: usize = 24 << 20;
     let body: Vec<u8> = (0..BIG).map(|i| (i % 251) as u8).collect();
@@ -290,6 +311,24 @@ fn unusable_certificates_are_one_line_and_exit_2_in_serve_and_check_config() {
         assert_eq!(code, 2, "{server}: {served}");
         assert_eq!(served, checked, "serve and check-config say the same");
     }
+    // A good pair: the check names the listener and the certificate's names.
+    let good = dir.join("good.toml");
+    std::fs::write(&good, format!("[server]\n{}", pair(&p(&ac), &p(&ak)))).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_vanish"))
+        .args(["check-config", &p(&good)])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("listen tls    127.0.0.1:0") && text.contains("a.test"),
+        "{text}"
+    );
+
     // The same from the flags.
     let (code, err) = vanish(&[
         "serve",
