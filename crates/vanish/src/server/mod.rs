@@ -94,7 +94,8 @@ impl<S> Running<S> {
     }
 }
 
-/// Binds both listeners and starts serving, with the embedded memory store.
+/// Binds the listeners (proxy, TLS when configured, admin) and starts serving, with the
+/// embedded memory store.
 pub async fn start(settings: Settings) -> std::io::Result<Running> {
     let store =
         MemoryStore::with_max_variants(settings.memory_capacity, settings.limits.max_variants);
@@ -112,7 +113,7 @@ pub async fn start_redis(
     start_with_store(settings, store).await
 }
 
-/// Binds both listeners and starts serving over any store.
+/// Binds the listeners and starts serving over any store.
 pub async fn start_with_store<S: Store + Clone>(
     settings: Settings,
     store: S,
