@@ -89,7 +89,15 @@ pub fn parse(buf: &[u8]) -> Parsed {
             }
         }
         Err(v2::ParseError::Prefix) => Parsed::Invalid("no PROXY header".into()),
-        Err(e) => Parsed::Invalid(format!("not a PROXY v2 header ({e})")),
+        Err(e) => Parsed::Invalid(one_line(format!("not a PROXY v2 header ({e})"))),
+    }
+}
+
+/// A reason fit for one log line: `ppp`'s messages may quote `\r\n` as the bytes themselves.
+fn one_line(why: String) -> String {
+    match why.contains(['\r', '\n']) {
+        true => why.replace('\r', "\\r").replace('\n', "\\n"),
+        false => why,
     }
 }
 
@@ -107,7 +115,7 @@ fn v1_header(line: &[u8]) -> Parsed {
                 len: line.len(),
             }
         }
-        Err(e) => Parsed::Invalid(format!("not a PROXY v1 header ({e})")),
+        Err(e) => Parsed::Invalid(one_line(format!("not a PROXY v1 header ({e})"))),
     }
 }
 
@@ -308,6 +316,11 @@ mod tests {
         assert_eq!(parse(b""), Parsed::Incomplete);
         // A v1 line that never ends is refused at its protocol limit, long before ours.
         assert!(matches!(parse(&[b'P'; 200]), Parsed::Invalid(_)));
+        // Found by the fuzzer: ppp's message quotes the CRLF it wanted as the bytes themselves.
+        match parse(b"PROXY TCP4 192.0.2.7 10.0.0.1 5555 443\r\x08GET / HTTP/1.1\r\n\r\n") {
+            Parsed::Invalid(why) => assert!(!why.contains(['\r', '\n']), "{why:?}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[tokio::test]
