@@ -66,9 +66,10 @@ LAYERS = {
     "crates/vanish/src": [
         ("parts", ["allocator", "telemetry", "config", "connections", "cli", "demo",
                    "admin::auth", "admin::browser", "admin::explain", "proxy::guard",
-                   "proxy::slow_body", "proxy::upstream"]),
+                   "proxy::slow_body", "proxy::upstream", "server::tls",
+                   "server::proxy_protocol"]),
         ("services", ["admin", "proxy"]),
-        ("server", ["server"]),
+        ("server", ["server", "server::accept"]),
     ],
 }
 

@@ -54,6 +54,15 @@ pub struct ServeArgs {
     /// Proxy address [default: 127.0.0.1:8080].
     #[arg(long)]
     pub listen: Option<String>,
+    /// TLS address of the proxy (HTTP/1.1 and HTTP/2), e.g. 127.0.0.1:8443.
+    #[arg(long)]
+    pub listen_tls: Option<String>,
+    /// PEM certificate chain for the TLS address (the default certificate).
+    #[arg(long)]
+    pub tls_cert: Option<String>,
+    /// PEM private key of --tls-cert.
+    #[arg(long)]
+    pub tls_key: Option<String>,
     /// Admin API address [default: 127.0.0.1:8081].
     #[arg(long)]
     pub admin_listen: Option<String>,

@@ -28,6 +28,8 @@ use vanish_engine::RulesPolicy;
 use vanish_engine::{CacheConfig, Scheme};
 use vanish_redis::config::RedisSection;
 
+use crate::server::tls::{CertFiles, Certificates};
+
 /// A configuration error, printed as one line (the file and line, when known, then the key).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigError {
@@ -244,8 +246,20 @@ impl StoreSection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSection {
-    /// Proxy address (default `127.0.0.1:8080`).
+    /// Proxy address (default `127.0.0.1:8080`): HTTP/1.1 and h2c.
     pub listen: Option<String>,
+    /// The proxy's TLS address (none by default): HTTP/1.1 and HTTP/2 by ALPN.
+    pub listen_tls: Option<String>,
+    /// The default certificate: a PEM chain, end-entity certificate first.
+    pub tls_cert: Option<String>,
+    /// The default certificate's PEM private key.
+    pub tls_key: Option<String>,
+    /// `[[server.certs]]`: more certificates, chosen by SNI from their own DNS names.
+    #[serde(default)]
+    pub certs: Vec<CertSection>,
+    /// A PROXY protocol v1/v2 header first on every connection to `listen` and `listen_tls`
+    /// (default false); connections without a valid one are closed.
+    pub proxy_protocol: Option<bool>,
     /// How long to wait for requests in flight on shutdown (default `10s`).
     pub shutdown_grace: Option<Setting<Span>>,
     /// Addresses or networks of proxies in front (load balancers) whose forwarding headers
@@ -255,11 +269,34 @@ pub struct ServerSection {
     pub forward_headers: Option<Vec<String>>,
 }
 
+/// `[[server.certs]]`: one more certificate for the TLS listener.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertSection {
+    /// The PEM chain.
+    pub cert: String,
+    /// The PEM private key.
+    pub key: String,
+}
+
+/// The effective TLS listener.
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    /// Its address.
+    pub listen: SocketAddr,
+    /// Its certificates, loaded (and reloaded from the same files on SIGHUP).
+    pub certs: Arc<Certificates>,
+}
+
 /// The effective `[server]`.
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
     /// Proxy address.
     pub listen: SocketAddr,
+    /// The TLS listener, when `listen_tls` is set.
+    pub tls: Option<TlsSettings>,
+    /// PROXY protocol headers expected on the proxy's listeners.
+    pub proxy_protocol: bool,
     /// Grace period on shutdown.
     pub shutdown_grace: Duration,
     /// Who may set forwarding headers.
@@ -267,11 +304,15 @@ pub struct ServerSettings {
 }
 
 impl ServerSection {
-    /// `[server]`, with `--listen`.
+    /// `[server]`, with `--listen`, `--listen-tls`, `--tls-cert` and `--tls-key`. Reads the
+    /// certificates (a file that cannot be used is an error naming its setting).
     pub fn resolve(&self, o: &Overrides) -> Result<ServerSettings, SettingError> {
         let (listen, key) = flag_or(&o.listen, "--listen", &self.listen, "server.listen");
+        let listen = parse_addr(key, listen.unwrap_or("127.0.0.1:8080"))?;
         Ok(ServerSettings {
-            listen: parse_addr(key, listen.unwrap_or("127.0.0.1:8080"))?,
+            listen,
+            tls: self.tls(o, listen)?,
+            proxy_protocol: self.proxy_protocol.unwrap_or(false),
             shutdown_grace: get(
                 &self.shutdown_grace,
                 "server.shutdown_grace",
@@ -279,6 +320,79 @@ impl ServerSection {
             )?,
             forwarding: self.forwarding()?,
         })
+    }
+
+    /// `listen_tls` and the certificates: both or neither.
+    fn tls(&self, o: &Overrides, listen: SocketAddr) -> Result<Option<TlsSettings>, SettingError> {
+        let (addr, addr_key) = flag_or(
+            &o.listen_tls,
+            "--listen-tls",
+            &self.listen_tls,
+            "server.listen_tls",
+        );
+        let (cert, cert_key) =
+            flag_or(&o.tls_cert, "--tls-cert", &self.tls_cert, "server.tls_cert");
+        let (key, key_key) = flag_or(&o.tls_key, "--tls-key", &self.tls_key, "server.tls_key");
+        let mut files = Vec::with_capacity(1 + self.certs.len());
+        match (cert, key) {
+            (Some(cert), Some(key)) => files.push(CertFiles {
+                cert: cert.into(),
+                key: key.into(),
+                cert_setting: cert_key.into(),
+                key_setting: key_key.into(),
+            }),
+            (Some(_), None) => {
+                return Err(SettingError::new(
+                    cert_key,
+                    "a certificate needs its key: set tls_key (or --tls-key) too",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(SettingError::new(
+                    key_key,
+                    "a key needs its certificate: set tls_cert (or --tls-cert) too",
+                ))
+            }
+            (None, None) => {}
+        }
+        for (i, c) in self.certs.iter().enumerate() {
+            files.push(CertFiles {
+                cert: c.cert.clone().into(),
+                key: c.key.clone().into(),
+                cert_setting: format!("server.certs[{i}].cert"),
+                key_setting: format!("server.certs[{i}].key"),
+            });
+        }
+        let addr = match (addr, files.first()) {
+            (None, None) => return Ok(None),
+            (Some(_), None) => {
+                return Err(SettingError::new(
+                    addr_key,
+                    "the TLS listener needs a certificate: set tls_cert and tls_key (or [[server.certs]])",
+                ))
+            }
+            (None, Some(f)) => {
+                return Err(SettingError::new(
+                    f.cert_setting.clone(),
+                    "a certificate without a TLS listener: set listen_tls (or --listen-tls) too",
+                ))
+            }
+            (Some(a), Some(_)) => parse_addr(addr_key, a)?,
+        };
+        if same_socket(addr, listen) {
+            return Err(SettingError::new(
+                addr_key,
+                format!(
+                    "{addr} is the plain listener's address too (server.listen); TLS needs its own"
+                ),
+            ));
+        }
+        let certs =
+            Certificates::load(files).map_err(|e| SettingError::new(e.setting, e.reason))?;
+        Ok(Some(TlsSettings {
+            listen: addr,
+            certs,
+        }))
     }
 
     /// `trusted_proxies` and `forward_headers`.
@@ -674,6 +788,9 @@ pub struct LimitsSection {
     /// Most bytes a stored `gzip`/`br` body may decode to (default four times
     /// `cache.max_object_size`; past it the response is passed, not stored).
     pub max_decoded_size: Option<Setting<Size>>,
+    /// Concurrent HTTP/2 streams per client connection (default 100; more are refused
+    /// with `REFUSED_STREAM` until one ends).
+    pub max_streams_per_connection: Option<usize>,
 }
 
 /// The effective limits.
@@ -710,6 +827,8 @@ pub struct Limits {
     /// Decoded bytes a stored `gzip`/`br` body may have (`None`: four times the largest
     /// stored object).
     pub max_decoded_size: Option<u64>,
+    /// Concurrent HTTP/2 streams per client connection.
+    pub max_streams_per_connection: u32,
 }
 
 impl Default for Limits {
@@ -731,6 +850,7 @@ impl Default for Limits {
             body_read_timeout: Duration::from_secs(30),
             max_decoded_ratio: DecodeLimits::default().max_ratio,
             max_decoded_size: None,
+            max_streams_per_connection: 100,
         }
     }
 }
@@ -820,6 +940,10 @@ impl LimitsSection {
                     n => Some(n),
                 },
             },
+            max_streams_per_connection: streams(
+                self.max_streams_per_connection,
+                d.max_streams_per_connection,
+            )?,
         };
         // hyper's smallest read buffer; a smaller one would panic when the listener starts.
         if out.max_header_bytes < 8192 {
@@ -848,6 +972,13 @@ impl Limits {
                 .unwrap_or((max_object_size as u64).saturating_mul(4)),
         }
     }
+}
+
+/// HTTP/2 streams per connection: at least 1, and what the protocol can say (`u32`).
+fn streams(v: Option<usize>, default: u32) -> Result<u32, SettingError> {
+    let key = "limits.max_streams_per_connection";
+    let n = positive(v, key, default as usize)?;
+    u32::try_from(n).map_err(|_| SettingError::new(key, format!("must be at most {}", u32::MAX)))
 }
 
 /// A count that must be at least 1.
@@ -884,6 +1015,12 @@ pub struct Overrides {
     pub upstream: Option<String>,
     /// `--listen`.
     pub listen: Option<String>,
+    /// `--listen-tls`.
+    pub listen_tls: Option<String>,
+    /// `--tls-cert`.
+    pub tls_cert: Option<String>,
+    /// `--tls-key`.
+    pub tls_key: Option<String>,
     /// `--admin-listen`.
     pub admin_listen: Option<String>,
     /// `--admin-token`.
@@ -901,6 +1038,10 @@ pub struct Overrides {
 pub struct Settings {
     /// Proxy address.
     pub listen: SocketAddr,
+    /// The proxy's TLS listener, if any.
+    pub tls: Option<TlsSettings>,
+    /// PROXY protocol headers expected on the proxy's listeners (plain and TLS).
+    pub proxy_protocol: bool,
     /// `[admin]`: the admin API's listener and who may call it.
     pub admin: AdminSettings,
     /// The origin, `http://host:port`.
@@ -997,6 +1138,24 @@ impl Settings {
         let upstream = f.upstream.resolve(o)?;
         let server = f.server.resolve(o)?;
         let admin = f.admin.resolve(o, server.listen)?;
+        if let Some(tls) = server
+            .tls
+            .as_ref()
+            .filter(|t| same_socket(t.listen, admin.listen))
+        {
+            let key = match o.listen_tls {
+                Some(_) => "--listen-tls",
+                None => "server.listen_tls",
+            };
+            return Err(SettingError::new(
+                key,
+                format!(
+                    "{} is the admin API's address too (admin.listen); TLS needs its own",
+                    tls.listen
+                ),
+            )
+            .into());
+        }
         let memory_capacity = f.memory.resolve(o)?;
         let limits = f.limits.resolve()?;
         let store = f.store.resolve(&f.redis, &limits)?;
@@ -1021,6 +1180,8 @@ impl Settings {
         };
         Ok(Settings {
             listen: server.listen,
+            tls: server.tls,
+            proxy_protocol: server.proxy_protocol,
             upstream: upstream.url,
             connect_timeout: upstream.connect_timeout,
             response_timeout: upstream.response_timeout,
@@ -1049,6 +1210,17 @@ pub fn describe(s: &Settings, upstream_from_flags: bool) -> String {
         s.listen, s.admin.listen, upstream, s.memory_capacity, s.admin.tokens.len(),
         s.admin.allow.iter().map(|n| n.to_string()).collect::<Vec<_>>()
     ));
+    if let Some(t) = &s.tls {
+        let names: Vec<String> = t.certs.names().iter().map(|n| n.join(" ")).collect();
+        out.push_str(&format!(
+            "listen tls    {} (certificates, the first is the default: {})\n",
+            t.listen,
+            names.join("; ")
+        ));
+    }
+    if s.proxy_protocol {
+        out.push_str("proxy proto   PROXY v1/v2 header required on the proxy's listeners\n");
+    }
     let c = &s.cache;
     out.push_str(&format!(
         "cache         max object {} bytes, stale-while-revalidate {:?}, stale-if-error {:?}, keep {:?}, set-cookie stored: {}\n",
@@ -1401,6 +1573,53 @@ mod tests {
                 .starts_with("admin.listen: 0.0.0.0:9000 is the proxy's address"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_tls_listener_needs_its_own_socket_and_a_certificate() {
+        let dir = std::env::temp_dir().join(format!("vanish-cfg-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let c = rcgen::generate_simple_self_signed(vec!["a.test".to_owned()]).unwrap();
+        let (cert, key) = (dir.join("a.pem"), dir.join("a.key"));
+        std::fs::write(&cert, c.cert.pem()).unwrap();
+        std::fs::write(&key, c.signing_key.serialize_pem()).unwrap();
+        let server = |listen_tls: &str| {
+            format!(
+                "[server]\nlisten = \"127.0.0.1:9000\"\nlisten_tls = {listen_tls:?}\ntls_cert = {:?}\ntls_key = {:?}\n[admin]\nlisten = \"127.0.0.1:9001\"\n",
+                cert.to_str().unwrap(),
+                key.to_str().unwrap()
+            )
+        };
+        let load = |text: &str| Settings::from_parts(parse_file(text).unwrap(), &o("http://h:1"));
+        let s = load(&server("127.0.0.1:9443")).unwrap();
+        let tls = s.tls.expect("a TLS listener");
+        assert_eq!(tls.listen, "127.0.0.1:9443".parse().unwrap());
+        assert_eq!(tls.certs.names(), [["a.test"]]);
+        assert!(!s.proxy_protocol);
+        for (addr, needle) in [
+            (
+                "0.0.0.0:9000",
+                "server.listen_tls: 0.0.0.0:9000 is the plain listener's address",
+            ),
+            (
+                "127.0.0.1:9001",
+                "server.listen_tls: 127.0.0.1:9001 is the admin API's address",
+            ),
+            (
+                "nowhere",
+                "server.listen_tls: \"nowhere\" is not an IP:PORT address",
+            ),
+        ] {
+            let e = load(&server(addr)).unwrap_err().to_string();
+            assert!(e.starts_with(needle), "{e}");
+        }
+        let e = load("[limits]\nmax_streams_per_connection = 0\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("limits.max_streams_per_connection"),
+            "{e}"
+        );
+        assert_eq!(load("").unwrap().limits.max_streams_per_connection, 100);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! embedded memory store, its admin API, and the command-line client for that API.
 //!
 //! - [`config`]: the TOML file and flags;
-//! - [`server`]: listeners and graceful shutdown (`connections`: slots, idle eviction);
+//! - [`server`]: listeners (plain, TLS, PROXY protocol; HTTP/1.1 and HTTP/2), reloading
+//!   certificates, graceful shutdown (`connections`: slots, idle eviction);
 //! - [`proxy`]: the client-facing service and the upstream;
 //! - [`admin`]: purge, explain, metrics, health;
 //! - [`cli`]: the `vanish purge` / `vanish explain` client;

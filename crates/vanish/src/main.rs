@@ -43,6 +43,9 @@ async fn run(cli: Cli) -> Result<(), (i32, String)> {
             let overrides = Overrides {
                 upstream: a.upstream,
                 listen: a.listen,
+                listen_tls: a.listen_tls,
+                tls_cert: a.tls_cert,
+                tls_key: a.tls_key,
                 admin_listen: a.admin_listen,
                 admin_token: a.admin_token,
                 memory_capacity: a.memory_capacity,
@@ -150,20 +153,40 @@ async fn run_until_signal<S>(
     signals: Signals,
 ) -> Result<(), (i32, String)> {
     let running = running.map_err(|e| (1, e.to_string()))?;
-    signals.recv().await;
+    let mut signals = signals;
+    while let Signal::Reload = signals.recv().await {
+        reload(&running);
+    }
     tracing::info!("shutting down");
     running.shutdown().await;
     Ok(())
 }
 
-/// SIGTERM and SIGINT (Ctrl-C), caught from before any listener is bound: once Vanish accepts
-/// a connection, a termination signal always means a graceful shutdown, never the default
-/// action of dying mid-request.
+/// SIGHUP: reload what can change without a restart (today the TLS certificates;
+/// `Running::reload` logs the outcome). A failed reload keeps everything as it was.
+fn reload<S>(running: &server::Running<S>) {
+    tracing::info!("SIGHUP: reloading");
+    let _ = running.reload();
+}
+
+/// What a caught signal asks for.
+enum Signal {
+    /// SIGHUP.
+    Reload,
+    /// SIGTERM or SIGINT.
+    Stop,
+}
+
+/// SIGTERM and SIGINT (Ctrl-C), and SIGHUP, caught from before any listener is bound: once
+/// Vanish accepts a connection, a termination signal always means a graceful shutdown, never
+/// the default action of dying mid-request, and SIGHUP a reload, never death.
 struct Signals {
     #[cfg(unix)]
     term: tokio::signal::unix::Signal,
     #[cfg(unix)]
     int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hup: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -177,23 +200,26 @@ impl Signals {
             Ok(Signals {
                 term: handler(SignalKind::terminate(), "SIGTERM")?,
                 int: handler(SignalKind::interrupt(), "SIGINT")?,
+                hup: handler(SignalKind::hangup(), "SIGHUP")?,
             })
         }
         #[cfg(not(unix))]
         Ok(Signals {})
     }
 
-    /// Resolves at the first SIGTERM or SIGINT.
-    async fn recv(mut self) {
+    /// The next signal.
+    async fn recv(&mut self) -> Signal {
         #[cfg(unix)]
         tokio::select! {
-            _ = self.term.recv() => {}
-            _ = self.int.recv() => {}
+            _ = self.term.recv() => Signal::Stop,
+            _ = self.int.recv() => Signal::Stop,
+            _ = self.hup.recv() => Signal::Reload,
         }
         #[cfg(not(unix))]
         {
             let _ = &mut self;
             let _ = tokio::signal::ctrl_c().await;
+            Signal::Stop
         }
     }
 }

@@ -68,6 +68,15 @@ impl Upstream {
         }
     }
 
+    /// The same client (pool and origin connection limit shared) for clients speaking
+    /// `scheme`: the TLS listener's requests say `https` in `X-Forwarded-Proto`.
+    pub fn for_client_scheme(&self, scheme: Scheme) -> Upstream {
+        Upstream {
+            client_scheme: scheme,
+            ..self.clone()
+        }
+    }
+
     /// Sends a request (any method, any body) with forwarding headers added.
     pub async fn send(
         &self,
