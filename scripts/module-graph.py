@@ -53,7 +53,7 @@ LAYERS = {
     "crates/vanish/src": [
         ("parts", ["allocator", "telemetry", "config", "connections", "cli", "demo",
                    "admin::auth", "admin::browser", "admin::explain", "proxy::guard",
-                   "proxy::slow_body", "proxy::upstream"]),
+                   "proxy::slow_body", "proxy::upstream", "proxy::origin_tls"]),
         ("services", ["admin", "proxy"]),
         ("server", ["server"]),
     ],
