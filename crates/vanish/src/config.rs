@@ -1135,8 +1135,8 @@ mod tests {
 
     #[test]
     fn https_upstreams_and_their_tls_settings() {
-        let s = Settings::from_parts(FileConfig::default(), &o("https://app.internal:8443"))
-            .unwrap();
+        let s =
+            Settings::from_parts(FileConfig::default(), &o("https://app.internal:8443")).unwrap();
         let tls = s.upstream_tls.expect("https has TLS settings");
         assert_eq!(tls.server_name().to_str(), "app.internal");
         let plain = Settings::from_parts(FileConfig::default(), &o("http://h:1")).unwrap();
@@ -1176,7 +1176,11 @@ mod tests {
             assert!(e.to_string().starts_with(want), "{toml}: {e}");
         }
         let f = parse_file("[server]\npurge_on_proxy = true\n").unwrap();
-        assert!(Settings::from_parts(f, &o("http://h:1")).unwrap().purge_on_proxy);
+        assert!(
+            Settings::from_parts(f, &o("http://h:1"))
+                .unwrap()
+                .purge_on_proxy
+        );
     }
 
     #[test]

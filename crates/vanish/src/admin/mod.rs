@@ -87,7 +87,7 @@ impl<S: Store + Clone> Admin<S> {
         req: Request<Incoming>,
         remote: SocketAddr,
     ) -> Result<Response<CacheBody>, std::convert::Infallible> {
-        if let Err(refused) = self.admit(req.method(), req.headers(), Some(remote.ip())) {
+        if let Some(refused) = self.refusal(req.method(), req.headers(), Some(remote.ip())) {
             return Ok(refused);
         }
         let path = req.uri().path().to_owned();
@@ -121,56 +121,50 @@ impl<S: Store + Clone> Admin<S> {
         relayed: bool,
     ) -> Response<CacheBody> {
         let address = (!relayed).then_some(remote.ip());
-        if let Err(refused) = self.admit(&parts.method, &parts.headers, address) {
+        if let Some(refused) = self.refusal(&parts.method, &parts.headers, address) {
             return refused;
         }
         self.purge_varnish_style(&parts.uri, &parts.headers).await
     }
 
-    /// Authentication, then the browser rules: `Err` holds the refusal. `address` is the
-    /// source address the allow-list is checked against (`None`: only a token lets in).
-    fn admit(
+    /// Authentication, then the browser rules: the answer to a request they refuse, `None`
+    /// for one they let in. `address` is the source address the allow-list is checked against
+    /// (`None`: only a token lets in).
+    fn refusal(
         &self,
         method: &Method,
         headers: &http::HeaderMap,
         address: Option<IpAddr>,
-    ) -> Result<(), Response<CacheBody>> {
+    ) -> Option<Response<CacheBody>> {
         let auth = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
         let decision = match address {
             Some(ip) => self.auth.check(ip, auth),
             None => self.auth.check_token(auth),
         };
-        let by_address = match decision {
-            Decision::AllowedByAddress => true,
-            Decision::AllowedByToken => false,
-            Decision::BadToken => {
-                let mut r = error(
-                    StatusCode::UNAUTHORIZED,
-                    "authorization",
-                    "a valid 'Authorization: Bearer <token>' header is required",
-                );
-                r.headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-                return Err(r);
-            }
-            Decision::Forbidden if address.is_none() => {
-                return Err(error(
-                    StatusCode::FORBIDDEN,
-                    "",
+        let forbidden = |why: &str| Some(error(StatusCode::FORBIDDEN, "", why));
+        let by_address =
+            match decision {
+                Decision::AllowedByAddress => true,
+                Decision::AllowedByToken => false,
+                Decision::BadToken => {
+                    let mut r = error(
+                        StatusCode::UNAUTHORIZED,
+                        "authorization",
+                        "a valid 'Authorization: Bearer <token>' header is required",
+                    );
+                    r.headers_mut()
+                        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                    return Some(r);
+                }
+                Decision::Forbidden if address.is_none() => return forbidden(
                     "a PURGE relayed by a proxy in front needs a token (configure [admin] tokens)",
-                ))
-            }
-            Decision::Forbidden => {
-                return Err(error(
-                    StatusCode::FORBIDDEN,
-                    "",
+                ),
+                Decision::Forbidden => return forbidden(
                     "this address may not use the admin API (configure [admin] tokens or allow)",
-                ))
-            }
-        };
-        self.browser
-            .check(method, headers, by_address)
-            .map_err(|(status, field, message)| error(status, field, &message))
+                ),
+            };
+        let refused = self.browser.check(method, headers, by_address).err()?;
+        Some(error(refused.0, refused.1, &refused.2))
     }
 
     async fn run_purge(&self, request: PurgeRequest) -> Response<CacheBody> {

@@ -4,7 +4,7 @@
 //! Owns the trust for the origin's certificate (`[upstream] ca_file`, else the system's roots,
 //! else Mozilla's bundled roots), the name sent as SNI and verified (`[upstream]
 //! tls_server_name`, else the URL's host), the rustls client configuration (TLS 1.2 and 1.3,
-//! ALPN `http/1.1`), and the naming of TLS failures for the `502`, the log and
+//! no ALPN: HTTP/1.1), and the naming of TLS failures for the `502`, the log and
 //! `vanish_origin_tls_errors_total`. It opens no connection (the upstream does) and reads no
 //! configuration file (the `[upstream]` section hands it the paths and names).
 
@@ -43,7 +43,10 @@ impl std::fmt::Display for RootsSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             RootsSource::CaFile { path, certs } => {
-                write!(f, "ca_file {path} ({certs} certificate(s), system roots not used)")
+                write!(
+                    f,
+                    "ca_file {path} ({certs} certificate(s), system roots not used)"
+                )
             }
             RootsSource::System { certs } => write!(f, "system roots ({certs} certificates)"),
             RootsSource::Bundled { why } => write!(
@@ -93,8 +96,10 @@ impl OriginTls {
     }
 
     /// The rustls client configuration: these roots, TLS 1.2 and 1.3 (rustls's defaults, with
-    /// the `ring` provider), ALPN `http/1.1` only (the upstream speaks HTTP/1.1 to origins),
-    /// no client certificate.
+    /// the `ring` provider), no client certificate, and no ALPN offer: the upstream speaks
+    /// HTTP/1.1 to origins, which is what a TLS server speaks to a client that offers no
+    /// protocol (HTTP/2 over TLS needs ALPN). `hyper-rustls` sets ALPN itself and refuses a
+    /// configuration that has it; for HTTP/1.1 only, it offers none.
     pub fn client_config(&self) -> ClientConfig {
         client_config(self.roots.clone())
     }
@@ -112,13 +117,11 @@ impl OriginTls {
 /// A rustls client configuration over `roots` (see [`OriginTls::client_config`]).
 pub(crate) fn client_config(roots: Arc<RootCertStore>) -> ClientConfig {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ClientConfig::builder_with_provider(provider)
+    ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("the ring provider supports TLS 1.2 and 1.3")
         .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    config
+        .with_no_client_auth()
 }
 
 /// The certificates of a PEM file, as the only roots; the error (one line) says what is wrong
@@ -218,6 +221,17 @@ fn name_failure(e: &rustls::Error) -> TlsFailure {
             CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
                 ("not_yet_valid", "its certificate is not valid yet")
             }
+            CertificateError::Other(other)
+                if matches!(
+                    other.0.downcast_ref::<webpki::Error>(),
+                    Some(webpki::Error::CaUsedAsEndEntity)
+                ) =>
+            {
+                (
+                    "bad_certificate",
+                    "its certificate is a CA's (CA:TRUE, as `openssl req -x509` makes by default), which is refused as a server's own, even in ca_file: give the origin a certificate with CA:FALSE",
+                )
+            }
             _ => ("bad_certificate", "its certificate was refused"),
         },
         E::AlertReceived(_) => ("alert", "the origin refused the handshake"),
@@ -239,10 +253,8 @@ mod tests {
     #[test]
     fn names_failures_through_io_errors() {
         let tls = rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer);
-        let wrapped = std::io::Error::other(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            tls,
-        ));
+        let wrapped =
+            std::io::Error::other(std::io::Error::new(std::io::ErrorKind::InvalidData, tls));
         let f = find_failure(&wrapped).expect("found");
         assert_eq!(f.reason, "unknown_issuer");
         assert!(f.message.contains("ca_file"), "{}", f.message);
