@@ -67,7 +67,7 @@ LAYERS = {
         ("parts", ["allocator", "telemetry", "config", "connections", "cli", "demo",
                    "admin::auth", "admin::browser", "admin::explain", "proxy::guard",
                    "proxy::slow_body", "proxy::upstream", "server::tls",
-                   "server::proxy_protocol"]),
+                   "server::proxy_protocol", "proxy::origin_tls"]),
         ("services", ["admin", "proxy"]),
         ("server", ["server", "server::accept"]),
     ],

@@ -48,7 +48,7 @@ pub struct CheckConfigArgs {
 /// `vanish serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The origin, e.g. http://127.0.0.1:8000.
+    /// The origin, e.g. http://127.0.0.1:8000 or https://app.internal:8443.
     #[arg(long)]
     pub upstream: Option<String>,
     /// Proxy address [default: 127.0.0.1:8080].

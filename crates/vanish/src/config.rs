@@ -28,6 +28,7 @@ use vanish_engine::RulesPolicy;
 use vanish_engine::{CacheConfig, Scheme};
 use vanish_redis::config::RedisSection;
 
+use crate::proxy::origin_tls::{self, OriginTls};
 use crate::server::tls::{CertFiles, Certificates};
 
 /// A configuration error, printed as one line (the file and line, when known, then the key).
@@ -267,6 +268,9 @@ pub struct ServerSection {
     pub trusted_proxies: Option<Vec<String>>,
     /// Forwarding headers kept from every client (and then part of the key).
     pub forward_headers: Option<Vec<String>>,
+    /// Handle `PURGE` on the proxy listener as the admin listener does (same authentication);
+    /// default false: answered 405, never forwarded to the origin.
+    pub purge_on_proxy: Option<bool>,
 }
 
 /// `[[server.certs]]`: one more certificate for the TLS listener.
@@ -301,6 +305,8 @@ pub struct ServerSettings {
     pub shutdown_grace: Duration,
     /// Who may set forwarding headers.
     pub forwarding: Forwarding,
+    /// `PURGE` on the proxy listener is handled (true) or refused (false).
+    pub purge_on_proxy: bool,
 }
 
 impl ServerSection {
@@ -319,6 +325,7 @@ impl ServerSection {
                 Duration::from_secs(10),
             )?,
             forwarding: self.forwarding()?,
+            purge_on_proxy: self.purge_on_proxy.unwrap_or(false),
         })
     }
 
@@ -426,8 +433,14 @@ impl ServerSection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamSection {
-    /// `http://host:port` of the origin.
+    /// `http://host:port` or `https://host:port` of the origin.
     pub url: Option<String>,
+    /// PEM file of the CAs an `https://` origin's certificate must lead to; when set, the
+    /// system's roots are not used.
+    pub ca_file: Option<PathBuf>,
+    /// The name an `https://` origin is asked for (SNI) and its certificate must carry
+    /// (default: the URL's host).
+    pub tls_server_name: Option<String>,
     /// Connect timeout (default `5s`).
     pub connect_timeout: Option<Setting<Span>>,
     /// Time to the response headers (default `60s`).
@@ -439,8 +452,10 @@ pub struct UpstreamSection {
 /// The effective `[upstream]`.
 #[derive(Debug, Clone)]
 pub struct UpstreamSettings {
-    /// The origin, `http://host:port`.
+    /// The origin, `http://host:port` or `https://host:port`.
     pub url: http::Uri,
+    /// How an `https://` origin is verified (`None` for `http://`).
+    pub tls: Option<OriginTls>,
     /// Connect timeout.
     pub connect_timeout: Duration,
     /// Time to the response headers.
@@ -459,8 +474,10 @@ impl UpstreamSection {
                 "no upstream: pass --upstream http://HOST:PORT or set [upstream] url",
             )
         })?;
+        let url = parse_upstream(url).map_err(|reason| SettingError::new(key, reason))?;
         Ok(UpstreamSettings {
-            url: parse_upstream(url).map_err(|reason| SettingError::new(key, reason))?,
+            tls: self.tls(&url, key)?,
+            url,
             connect_timeout: get(
                 &self.connect_timeout,
                 "upstream.connect_timeout",
@@ -477,6 +494,38 @@ impl UpstreamSection {
                 CacheConfig::default().origin_body_timeout,
             )?,
         })
+    }
+}
+
+impl UpstreamSection {
+    /// `ca_file` and `tls_server_name`, for an `https://` origin; `url_key` names where the
+    /// URL came from. Both are refused with an `http://` origin (they would be ignored).
+    fn tls(&self, url: &http::Uri, url_key: &str) -> Result<Option<OriginTls>, SettingError> {
+        if url.scheme() != Some(&http::uri::Scheme::HTTPS) {
+            let set = [
+                ("upstream.ca_file", self.ca_file.is_some()),
+                ("upstream.tls_server_name", self.tls_server_name.is_some()),
+            ];
+            return match set.iter().find(|(_, on)| *on) {
+                Some((key, _)) => Err(SettingError::new(
+                    *key,
+                    format!("applies to https:// origins only, and {url_key} is {url}"),
+                )),
+                None => Ok(None),
+            };
+        }
+        let roots = match &self.ca_file {
+            Some(path) => origin_tls::load_ca_file(path)
+                .map_err(|e| SettingError::new("upstream.ca_file", e))?,
+            None => origin_tls::system_roots(),
+        };
+        let name = match &self.tls_server_name {
+            Some(n) => origin_tls::server_name(n)
+                .map_err(|e| SettingError::new("upstream.tls_server_name", e))?,
+            None => origin_tls::server_name(url.host().unwrap_or_default())
+                .map_err(|e| SettingError::new(url_key, e))?,
+        };
+        Ok(Some(OriginTls::new(roots, name)))
     }
 }
 
@@ -1044,8 +1093,10 @@ pub struct Settings {
     pub proxy_protocol: bool,
     /// `[admin]`: the admin API's listener and who may call it.
     pub admin: AdminSettings,
-    /// The origin, `http://host:port`.
+    /// The origin, `http://host:port` or `https://host:port`.
     pub upstream: http::Uri,
+    /// How an `https://` origin is verified (`None` for `http://`).
+    pub upstream_tls: Option<OriginTls>,
     /// Connect timeout to the origin.
     pub connect_timeout: Duration,
     /// Time to the origin's response headers.
@@ -1064,11 +1115,14 @@ pub struct Settings {
     pub store: StoreChoice,
     /// `[disk]`: the disk tier beneath the memory store, when configured.
     pub disk: Option<vanish_disk::DiskConfig>,
+    /// `[server] purge_on_proxy`: `PURGE` on the proxy listener handled as on the admin one.
+    pub purge_on_proxy: bool,
 }
 
 /// The upstream `vanish check-config` assumes when the file names none (serve takes it from
-/// `--upstream`).
+/// `--upstream`); the `https://` one when the file has TLS settings for its origin.
 const PLACEHOLDER_UPSTREAM: &str = "http://127.0.0.1:8000";
+const PLACEHOLDER_HTTPS_UPSTREAM: &str = "https://127.0.0.1:8000";
 
 /// What `vanish check-config FILE` runs: the file resolved exactly as `vanish serve --config
 /// FILE` resolves it, with a placeholder upstream when the file names none. Returns the
@@ -1076,8 +1130,13 @@ const PLACEHOLDER_UPSTREAM: &str = "http://127.0.0.1:8000";
 pub fn check(path: &Path) -> Result<(Settings, bool), ConfigError> {
     let (text, file) = read(path)?;
     let missing_upstream = file.upstream.url.is_none();
+    let tls = file.upstream.ca_file.is_some() || file.upstream.tls_server_name.is_some();
+    let placeholder = match tls {
+        true => PLACEHOLDER_HTTPS_UPSTREAM,
+        false => PLACEHOLDER_UPSTREAM,
+    };
     let o = Overrides {
-        upstream: missing_upstream.then(|| PLACEHOLDER_UPSTREAM.to_owned()),
+        upstream: missing_upstream.then(|| placeholder.to_owned()),
         ..Default::default()
     };
     let s =
@@ -1183,6 +1242,7 @@ impl Settings {
             tls: server.tls,
             proxy_protocol: server.proxy_protocol,
             upstream: upstream.url,
+            upstream_tls: upstream.tls,
             connect_timeout: upstream.connect_timeout,
             response_timeout: upstream.response_timeout,
             admin,
@@ -1193,6 +1253,7 @@ impl Settings {
             limits,
             store,
             disk,
+            purge_on_proxy: server.purge_on_proxy,
         })
     }
 }
@@ -1221,6 +1282,16 @@ pub fn describe(s: &Settings, upstream_from_flags: bool) -> String {
     if s.proxy_protocol {
         out.push_str("proxy proto   PROXY v1/v2 header required on the proxy's listeners\n");
     }
+    if let Some(tls) = &s.upstream_tls {
+        out.push_str(&format!("origin tls    {}\n", tls.describe()));
+    }
+    out.push_str(&format!(
+        "proxy PURGE   {}\n",
+        match s.purge_on_proxy {
+            true => "handled (server.purge_on_proxy; admin authentication)",
+            false => "refused with 405 (server.purge_on_proxy = false)",
+        }
+    ));
     let c = &s.cache;
     out.push_str(&format!(
         "cache         max object {} bytes, stale-while-revalidate {:?}, stale-if-error {:?}, keep {:?}, set-cookie stored: {}\n",
@@ -1327,14 +1398,14 @@ pub fn parse_file(text: &str) -> Result<FileConfig, ConfigError> {
     })
 }
 
-/// Parses and checks an upstream URL (`http://host[:port]`, no path); the error is the reason.
+/// Parses and checks an upstream URL (`http://host[:port]` or `https://host[:port]`, no
+/// path); the error is the reason.
 pub fn parse_upstream(s: &str) -> Result<http::Uri, String> {
     let bad = |why: &str| format!("invalid upstream URL {s:?}: {why}");
     let uri: http::Uri = s.parse().map_err(|e| bad(&format!("{e}")))?;
     match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => return Err(bad("https upstreams are not supported yet; use http://")),
-        _ => return Err(bad("must start with http://")),
+        Some("http") | Some("https") => {}
+        _ => return Err(bad("must start with http:// or https://")),
     }
     if uri.host().is_none_or(str::is_empty) {
         return Err(bad("has no host"));
@@ -1425,13 +1496,63 @@ mod tests {
         for u in [
             "localhost:8000",
             "ftp://h",
-            "https://h",
+            "https://h/path",
             "http://h/path",
             "http://",
         ] {
             let e = Settings::from_parts(FileConfig::default(), &o(u)).unwrap_err();
             assert!(e.to_string().contains("upstream"), "{u}: {e}");
         }
+    }
+
+    #[test]
+    fn https_upstreams_and_their_tls_settings() {
+        let s =
+            Settings::from_parts(FileConfig::default(), &o("https://app.internal:8443")).unwrap();
+        let tls = s.upstream_tls.expect("https has TLS settings");
+        assert_eq!(tls.server_name().to_str(), "app.internal");
+        let plain = Settings::from_parts(FileConfig::default(), &o("http://h:1")).unwrap();
+        assert!(plain.upstream_tls.is_none());
+        assert!(!plain.purge_on_proxy, "off by default");
+        let f = parse_file("[upstream]\ntls_server_name = \"origin.internal\"\n").unwrap();
+        let s = Settings::from_parts(f, &o("https://10.0.0.5:8443")).unwrap();
+        assert_eq!(
+            s.upstream_tls.unwrap().server_name().to_str(),
+            "origin.internal"
+        );
+        // (TOML, upstream, the error's start)
+        let bad = [
+            (
+                "[upstream]\nca_file = \"/ca.pem\"\n",
+                "http://h:1",
+                "upstream.ca_file: applies to https:// origins only",
+            ),
+            (
+                "[upstream]\ntls_server_name = \"x\"\n",
+                "http://h:1",
+                "upstream.tls_server_name: applies to https:// origins only",
+            ),
+            (
+                "[upstream]\ntls_server_name = \"not a name\"\n",
+                "https://h:1",
+                "upstream.tls_server_name: \"not a name\" is not",
+            ),
+            (
+                "[upstream]\nca_file = \"/nonexistent/ca.pem\"\n",
+                "https://h:1",
+                "upstream.ca_file: cannot read /nonexistent/ca.pem",
+            ),
+        ];
+        for (toml, url, want) in bad {
+            let e = Settings::from_parts(parse_file(toml).unwrap(), &o(url)).unwrap_err();
+            assert!(e.to_string().starts_with(want), "{toml}: {e}");
+        }
+        let f = parse_file("[server]\npurge_on_proxy = true\n").unwrap();
+        assert!(
+            Settings::from_parts(f, &o("http://h:1"))
+                .unwrap()
+                .purge_on_proxy
+        );
     }
 
     #[test]

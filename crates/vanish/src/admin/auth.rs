@@ -40,6 +40,12 @@ impl Auth {
         if vanish_engine::forwarding::peer_in(&self.allow, source) {
             return Decision::AllowedByAddress;
         }
+        self.check_token(authorization)
+    }
+
+    /// Checks the `Authorization` header alone, for a request whose source address says
+    /// nothing about its sender (relayed by a proxy): the allow-list does not apply.
+    pub fn check_token(&self, authorization: Option<&[u8]>) -> Decision {
         if self.tokens.is_empty() {
             return Decision::Forbidden;
         }
@@ -86,6 +92,14 @@ mod tests {
         assert_eq!(tok.check(ip, Some(b"s3cret-token")), Decision::BadToken);
         assert_eq!(
             tok.check(ip, Some(b"Bearer s3cret-token")),
+            Decision::AllowedByToken
+        );
+        // Without the address, the allow-list lets nobody in.
+        assert_eq!(open.check_token(None), Decision::Forbidden);
+        let both = Auth::new(&["s3cret-token".into()], &loopback);
+        assert_eq!(both.check_token(None), Decision::BadToken);
+        assert_eq!(
+            both.check_token(Some(b"Bearer s3cret-token")),
             Decision::AllowedByToken
         );
     }

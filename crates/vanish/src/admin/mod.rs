@@ -2,13 +2,15 @@
 //!
 //! Owns routing, authentication, request-body limits and the JSON answers documented in
 //! `docs/admin-api.md`. Purges go through the engine's `Invalidator`; nothing here touches the store
-//! directly except `explain`, which only reads.
+//! directly except `explain`, which only reads. `PURGE` on the proxy listener
+//! (`[server] purge_on_proxy`) comes here too ([`Admin::purge_from_proxy`]): the same
+//! authentication, browser rules and purge as on this listener.
 
 pub mod auth;
 pub mod browser;
 pub mod explain;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -85,38 +87,14 @@ impl<S: Store + Clone> Admin<S> {
         req: Request<Incoming>,
         remote: SocketAddr,
     ) -> Result<Response<CacheBody>, std::convert::Infallible> {
-        let auth = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .map(|v| v.as_bytes());
-        let by_address =
-            match self.auth.check(remote.ip(), auth) {
-                Decision::AllowedByAddress => true,
-                Decision::AllowedByToken => false,
-                Decision::BadToken => {
-                    let mut r = error(
-                        StatusCode::UNAUTHORIZED,
-                        "authorization",
-                        "a valid 'Authorization: Bearer <token>' header is required",
-                    );
-                    r.headers_mut()
-                        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-                    return Ok(r);
-                }
-                Decision::Forbidden => return Ok(error(
-                    StatusCode::FORBIDDEN,
-                    "",
-                    "this address may not use the admin API (configure [admin] tokens or allow)",
-                )),
-            };
-        if let Err((status, field, message)) =
-            self.browser.check(req.method(), req.headers(), by_address)
-        {
-            return Ok(error(status, field, &message));
+        if let Some(refused) = self.refusal(req.method(), req.headers(), Some(remote.ip())) {
+            return Ok(refused);
         }
         let path = req.uri().path().to_owned();
         let res = match (req.method().clone(), path.as_str()) {
-            (m, _) if m.as_str() == "PURGE" => self.purge_varnish_style(req).await,
+            (m, _) if m.as_str() == "PURGE" => {
+                self.purge_varnish_style(req.uri(), req.headers()).await
+            }
             (Method::POST, "/invalidate") => self.invalidate(req).await,
             (Method::GET, "/explain") => self.explain(req).await,
             (Method::GET, "/metrics") => self.render_metrics(),
@@ -129,6 +107,64 @@ impl<S: Store + Clone> Admin<S> {
             _ => error(StatusCode::NOT_FOUND, "", &format!("no admin route {path}")),
         };
         Ok(res)
+    }
+
+    /// A `PURGE` received on the proxy listener (`[server] purge_on_proxy`): authenticated
+    /// and run exactly as on this listener, with one more rule: a request relayed by a proxy
+    /// in front (`relayed`: it came from a trusted proxy, or carries `X-Forwarded-For` /
+    /// `Forwarded`) is never let in by its address, as the address is the relay's, not the
+    /// sender's; it needs a token.
+    pub async fn purge_from_proxy(
+        &self,
+        parts: &http::request::Parts,
+        remote: SocketAddr,
+        relayed: bool,
+    ) -> Response<CacheBody> {
+        let address = (!relayed).then_some(remote.ip());
+        if let Some(refused) = self.refusal(&parts.method, &parts.headers, address) {
+            return refused;
+        }
+        self.purge_varnish_style(&parts.uri, &parts.headers).await
+    }
+
+    /// Authentication, then the browser rules: the answer to a request they refuse, `None`
+    /// for one they let in. `address` is the source address the allow-list is checked against
+    /// (`None`: only a token lets in).
+    fn refusal(
+        &self,
+        method: &Method,
+        headers: &http::HeaderMap,
+        address: Option<IpAddr>,
+    ) -> Option<Response<CacheBody>> {
+        let auth = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
+        let decision = match address {
+            Some(ip) => self.auth.check(ip, auth),
+            None => self.auth.check_token(auth),
+        };
+        let forbidden = |why: &str| Some(error(StatusCode::FORBIDDEN, "", why));
+        let by_address =
+            match decision {
+                Decision::AllowedByAddress => true,
+                Decision::AllowedByToken => false,
+                Decision::BadToken => {
+                    let mut r = error(
+                        StatusCode::UNAUTHORIZED,
+                        "authorization",
+                        "a valid 'Authorization: Bearer <token>' header is required",
+                    );
+                    r.headers_mut()
+                        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                    return Some(r);
+                }
+                Decision::Forbidden if address.is_none() => return forbidden(
+                    "a PURGE relayed by a proxy in front needs a token (configure [admin] tokens)",
+                ),
+                Decision::Forbidden => return forbidden(
+                    "this address may not use the admin API (configure [admin] tokens or allow)",
+                ),
+            };
+        let refused = self.browser.check(method, headers, by_address).err()?;
+        Some(error(refused.0, refused.1, &refused.2))
     }
 
     async fn run_purge(&self, request: PurgeRequest) -> Response<CacheBody> {
@@ -192,10 +228,14 @@ impl<S: Store + Clone> Admin<S> {
         }
     }
 
-    /// Varnish's `PURGE` method (see [`PurgeRequest::from_purge_method`]).
-    async fn purge_varnish_style(&self, req: Request<Incoming>) -> Response<CacheBody> {
-        let pq = req.uri().path_and_query().map_or("/", |p| p.as_str());
-        match PurgeRequest::from_purge_method(req.headers(), pq) {
+    /// Varnish's `PURGE` method (see [`PurgeRequest::from_purge_method`]), on either listener.
+    async fn purge_varnish_style(
+        &self,
+        uri: &http::Uri,
+        headers: &http::HeaderMap,
+    ) -> Response<CacheBody> {
+        let pq = uri.path_and_query().map_or("/", |p| p.as_str());
+        match PurgeRequest::from_purge_method(headers, pq) {
             Ok(request) => self.run_purge(request).await,
             Err(e) => selector_error(&e),
         }

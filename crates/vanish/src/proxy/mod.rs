@@ -2,9 +2,12 @@
 //!
 //! Owns the client-facing service: `GET`/`HEAD` go through the engine's [`Cache`]; other
 //! methods are forwarded with their bodies, then trigger the engine's invalidation
-//! (RFC 9111 section 4.4). Caching decisions live in the engine, never here.
+//! (RFC 9111 section 4.4). `PURGE` is never forwarded: with `[server] purge_on_proxy` the
+//! admin API handles it ([`Admin::purge_from_proxy`]), else it is answered 405. Caching
+//! decisions live in the engine, never here.
 
 pub mod guard;
+pub mod origin_tls;
 pub mod slow_body;
 pub mod upstream;
 
@@ -19,6 +22,7 @@ use hyper::body::Incoming;
 use vanish_engine::{Cache, CacheBody, Store};
 
 use self::upstream::{ClientAddr, Upstream};
+use crate::admin::Admin;
 
 /// Everything the proxy service needs, shared by all connections.
 #[derive(Clone)]
@@ -31,7 +35,13 @@ pub struct Proxy<S> {
     pub max_url_bytes: usize,
     /// Longest wait for the next piece of a request body (answered 408 past it).
     pub body_read_timeout: std::time::Duration,
+    /// The admin API that handles `PURGE` here (`[server] purge_on_proxy`); `None`: `PURGE`
+    /// is answered 405.
+    pub purge: Option<Arc<Admin<S>>>,
 }
+
+/// The methods the proxy listener passes to the origin (`Allow` of its 405 to `PURGE`).
+const FORWARDED_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 
 /// The cache's own refusal: plain text, never stored, connection closed.
 fn refuse(status: http::StatusCode, reason: &str) -> Response<CacheBody> {
@@ -66,7 +76,11 @@ impl<S: Store + Clone> Proxy<S> {
             tracing::debug!(%remote, %status, reason, "request refused");
             return Ok(refuse(status, reason));
         }
-        let mut res = if parts.method == Method::GET || parts.method == Method::HEAD {
+        let mut res = if parts.method.as_str() == "PURGE" {
+            // Never the origin's business (it would answer with its own page, or act on it).
+            drop(body);
+            self.purge(&parts, remote).await
+        } else if parts.method == Method::GET || parts.method == Method::HEAD {
             // A body on GET/HEAD is never forwarded (it is not part of the key).
             drop(body);
             self.cache.serve(parts, &self.upstream).await
@@ -76,6 +90,26 @@ impl<S: Store + Clone> Proxy<S> {
         res.headers_mut()
             .append(header::VIA, HeaderValue::from_static("1.1 vanish"));
         Ok(res)
+    }
+
+    /// `PURGE`: the admin API's, when `purge_on_proxy` is on; else 405, naming where it goes.
+    async fn purge(&self, parts: &http::request::Parts, remote: SocketAddr) -> Response<CacheBody> {
+        let Some(admin) = &self.purge else {
+            let mut res = refuse(
+                http::StatusCode::METHOD_NOT_ALLOWED,
+                "PURGE is not accepted on the proxy listener: send it to the admin listener, \
+                 or set [server] purge_on_proxy = true",
+            );
+            res.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(FORWARDED_METHODS));
+            return res;
+        };
+        let rules = &self.cache.config().forwarding;
+        let relayed = vanish_engine::forwarding::peer_in(&rules.trusted_proxies, remote.ip())
+            || ["x-forwarded-for", "forwarded", "x-real-ip"]
+                .iter()
+                .any(|h| parts.headers.contains_key(*h));
+        admin.purge_from_proxy(parts, remote, relayed).await
     }
 
     /// Forwards a request with its body, uncached, then invalidates what it changed.

@@ -1,9 +1,12 @@
-//! The upstream: pooled keep-alive connections to the origin.
+//! The upstream: pooled keep-alive connections to the origin, over plain TCP or TLS.
 //!
 //! Owns the hyper client, the forwarding headers (`Via`, `X-Forwarded-For`, `Forwarded`), the
 //! origin's interim (`1xx`) answers (counted, not relayed), and the connect and response
-//! timeouts (502 and 504). It implements the engine's [`Origin`] for
-//! fills, and forwards unsafe methods with their bodies.
+//! timeouts (502 and 504). An `https://` origin is reached through `hyper-rustls` with the
+//! trust of [`OriginTls`] (`origin_tls.rs`), pooled exactly like a plain one; a failed
+//! handshake is a 502 whose reason names it, counted in `vanish_origin_tls_errors_total`. It
+//! implements the engine's [`Origin`] for fills, and forwards unsafe methods with their
+//! bodies.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +16,7 @@ use http::{header, HeaderValue, Request, Response, Uri};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
+use hyper_rustls::{FixedServerNameResolver, HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -22,13 +26,15 @@ use vanish_engine::{BoxError, Origin, OriginError, Scheme};
 
 pub use vanish_engine::forwarding::ClientAddr;
 
+use super::origin_tls::{self, OriginTls};
+
 /// Body type sent upstream.
 pub type UpstreamBody = BoxBody<Bytes, BoxError>;
 
 /// A pooled client for one origin.
 #[derive(Clone)]
 pub struct Upstream {
-    client: Client<HttpConnector, UpstreamBody>,
+    client: Client<HttpsConnector<HttpConnector>, UpstreamBody>,
     scheme_authority: (http::uri::Scheme, http::uri::Authority),
     response_timeout: Duration,
     /// The scheme the cache's clients speak (`X-Forwarded-Proto`, `Forwarded: proto=`).
@@ -38,18 +44,49 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    /// A client for `base` (`http://host:port`).
+    /// A client for `base` (`http://host:port`, or `https://host:port` with `tls`: the
+    /// configuration gives both or neither).
     pub fn new(
         base: &Uri,
         connect_timeout: Duration,
         response_timeout: Duration,
         max_connections: usize,
         client_scheme: Scheme,
+        tls: Option<&OriginTls>,
     ) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(connect_timeout));
-        connector.set_nodelay(true);
-        connector.set_keepalive(Some(Duration::from_secs(60)));
+        let mut tcp = HttpConnector::new();
+        tcp.set_connect_timeout(Some(connect_timeout));
+        tcp.set_nodelay(true);
+        tcp.set_keepalive(Some(Duration::from_secs(60)));
+        // `https://` URIs pass through the TCP connector to the TLS one.
+        tcp.enforce_http(false);
+        let connector = match tls {
+            Some(tls) => {
+                match tls.source() {
+                    origin_tls::RootsSource::Bundled { .. } => {
+                        tracing::warn!(origin = %base, "origin TLS: {}", tls.describe())
+                    }
+                    _ => tracing::info!(origin = %base, "origin TLS: {}", tls.describe()),
+                }
+                HttpsConnectorBuilder::new()
+                    .with_tls_config(tls.client_config())
+                    .https_only()
+                    .with_server_name_resolver(FixedServerNameResolver::new(
+                        tls.server_name().clone(),
+                    ))
+                    .enable_http1()
+                    .wrap_connector(tcp)
+            }
+            // A plain origin: the TLS side is never used (the URI is always `http://`), so
+            // it trusts nothing.
+            None => HttpsConnectorBuilder::new()
+                .with_tls_config(origin_tls::client_config(Arc::new(
+                    rustls::RootCertStore::empty(),
+                )))
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(tcp),
+        };
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(256)
@@ -121,10 +158,17 @@ impl Upstream {
                         .map_err(|_| OriginError::Unreachable("upstream closed".into()))?
                 }
             };
-            self.client
-                .request(req)
-                .await
-                .map_err(|e| OriginError::Unreachable(describe(&e)))
+            self.client.request(req).await.map_err(|e| {
+                // The engine logs the failure (once, with this reason) and answers 502.
+                match origin_tls::find_failure(&e) {
+                    Some(tls) => {
+                        metrics::counter!("vanish_origin_tls_errors_total", "reason" => tls.reason)
+                            .increment(1);
+                        OriginError::Unreachable(tls.message)
+                    }
+                    None => OriginError::Unreachable(describe(&e)),
+                }
+            })
         };
         match tokio::time::timeout(self.response_timeout, attempt).await {
             Err(_) => Err(OriginError::Timeout),

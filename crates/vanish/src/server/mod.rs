@@ -147,19 +147,6 @@ pub async fn start_with_store<S: Store + Clone>(
         settings.cache.clone(),
         settings.policy.clone(),
     );
-    let upstream = Upstream::new(
-        &settings.upstream,
-        settings.connect_timeout,
-        settings.response_timeout,
-        settings.limits.max_origin_connections,
-        settings.cache.scheme,
-    );
-    let proxy = Arc::new(Proxy {
-        cache: cache.clone(),
-        upstream,
-        max_url_bytes: settings.limits.max_url_bytes,
-        body_read_timeout: settings.limits.body_read_timeout,
-    });
     let admin = Arc::new(Admin {
         cache: cache.clone(),
         auth: Auth::new(&settings.admin.tokens, &settings.admin.allow),
@@ -168,6 +155,21 @@ pub async fn start_with_store<S: Store + Clone>(
         metrics: telemetry::prometheus(),
         max_body: settings.limits.max_admin_body,
         max_selectors: settings.limits.max_selectors,
+    });
+    let upstream = Upstream::new(
+        &settings.upstream,
+        settings.connect_timeout,
+        settings.response_timeout,
+        settings.limits.max_origin_connections,
+        settings.cache.scheme,
+        settings.upstream_tls.as_ref(),
+    );
+    let proxy = Arc::new(Proxy {
+        cache: cache.clone(),
+        upstream,
+        max_url_bytes: settings.limits.max_url_bytes,
+        body_read_timeout: settings.limits.body_read_timeout,
+        purge: settings.purge_on_proxy.then(|| admin.clone()),
     });
     let (tx, rx) = watch::channel(false);
     let grace = settings.shutdown_grace;
