@@ -61,8 +61,10 @@ compat=()
 mkdir -p dist
 t1=$SECONDS
 say "building the extension and the wheel (maturin, $PROFILE)"
+# The output is shown on stderr as it comes through the inherited descriptor: `tee /dev/stderr`
+# would reopen it, and truncate a log file that stderr is redirected to.
 out="$(cd "$stage" && "$TOOLS/bin/maturin" build "${maturin_profile[@]}" "${compat[@]}" \
-  -i "$PYTHON" --out "$REPO/dist" 2>&1 | tee /dev/stderr)"
+  -i "$PYTHON" --out "$REPO/dist" 2>&1 | tee >(cat >&2))"
 t_ext=$((SECONDS - t1))
 wheel="$(printf '%s\n' "$out" | sed -n 's/.*Built wheel[^/]* to \(.*\.whl\).*/\1/p' | tail -1)"
 case "$wheel" in /*) ;; *) wheel="$stage/$wheel" ;; esac

@@ -245,8 +245,9 @@ class Origin:
         return Counter(self.take())
 
 
-# vanish's start-up line (whole: up to its newline), naming the addresses it bound.
-_STARTED = re.compile(r"vanish started proxy_addr=(\S+) admin_addr=(\S+)[^\n]*\n")
+# vanish's start-up line (whole: up to its newline), naming the addresses it bound (other
+# fields, such as tls_addr, may stand between them).
+_STARTED = re.compile(r"vanish started proxy_addr=(\S+) (?:[^\n]* )?admin_addr=(\S+)[^\n]*\n")
 
 
 @dataclass
