@@ -185,7 +185,7 @@ pub fn decode_meta(head: &[u8]) -> Result<StoredMeta, String> {
             vary_values,
             tags: m.t.into_iter().map(Arc::<str>::from).collect(),
         },
-        variant: variant_from_raw(&m.v).ok_or("bad variant key")?,
+        variant: VariantKey::from_bytes(&m.v).ok_or("bad variant key")?,
         vary: VaryNames::from_names(m.n),
         timing,
         retain_until: from_ms(m.ru),
@@ -219,36 +219,6 @@ pub fn decode_object(head: &[u8], body: Bytes) -> Result<CachedObject, String> {
         },
         body,
     ))
-}
-
-/// Rebuilds a variant key from its bytes (`None` when they are not a variant key's framing).
-///
-/// The engine builds variant keys only from request headers, so the framing is replayed
-/// through its encoder: frame `i` (absent, or present with a value) becomes a synthetic
-/// header `x-v{i:06}`, whose names sort in frame order; the result has the original bytes.
-fn variant_from_raw(raw: &[u8]) -> Option<VariantKey> {
-    if raw.is_empty() {
-        return Some(VariantKey::default());
-    }
-    let mut names = Vec::new();
-    let mut headers = HeaderMap::new();
-    let mut i = 0;
-    while i < raw.len() {
-        let hn = HeaderName::from_bytes(format!("x-v{:06}", names.len()).as_bytes()).ok()?;
-        names.push(hn.clone());
-        match raw[i] {
-            0 => i += 1,
-            1 => {
-                let len = u32::from_be_bytes(raw.get(i + 1..i + 5)?.try_into().ok()?) as usize;
-                let v = raw.get(i + 5..(i + 5).checked_add(len)?)?;
-                headers.insert(hn, HeaderValue::from_bytes(v).ok()?);
-                i += 5 + len;
-            }
-            _ => return None,
-        }
-    }
-    let key = VaryNames::from_names(names).variant_key(&headers);
-    (key.as_bytes() == raw).then_some(key)
 }
 
 #[cfg(test)]
@@ -312,7 +282,7 @@ mod tests {
             assert!(decode_meta(bad).is_err());
             assert!(decode_object(bad, Bytes::new()).is_err());
         }
-        assert!(variant_from_raw(&[1, 0, 0, 0, 9, b'a']).is_none());
-        assert!(variant_from_raw(&[7]).is_none());
+        assert!(VariantKey::from_bytes(&[1, 0, 0, 0, 9, b'a']).is_none());
+        assert!(VariantKey::from_bytes(&[7]).is_none());
     }
 }

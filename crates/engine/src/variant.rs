@@ -246,6 +246,37 @@ impl VariantKey {
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
+
+    /// A variant key read back from its bytes (as a store kept them), or `None` when they are
+    /// not a variant key's framing: each frame is `0` (the header was absent) or `1`, a
+    /// big-endian `u32` length and that many bytes of value.
+    ///
+    /// ```
+    /// use vanish_engine::variant::{VariantKey, VaryNames};
+    /// let mut h = http::HeaderMap::new();
+    /// h.insert("accept-language", "fr".parse().unwrap());
+    /// let key = VaryNames::from_names(["accept-language", "x-absent"]).variant_key(&h);
+    /// assert_eq!(VariantKey::from_bytes(key.as_bytes()), Some(key));
+    /// assert_eq!(VariantKey::from_bytes(&[1, 0, 0, 0, 9, b'a']), None);
+    /// assert_eq!(VariantKey::from_bytes(&[7]), None);
+    /// ```
+    pub fn from_bytes(raw: &[u8]) -> Option<VariantKey> {
+        let mut i = 0;
+        while i < raw.len() {
+            match raw[i] {
+                0 => i += 1,
+                1 => {
+                    let len = u32::from_be_bytes(raw.get(i + 1..i + 5)?.try_into().ok()?);
+                    i = (i + 5).checked_add(len as usize)?;
+                    if i > raw.len() {
+                        return None;
+                    }
+                }
+                _ => return None,
+            }
+        }
+        Some(VariantKey(Bytes::copy_from_slice(raw)))
+    }
 }
 
 impl fmt::Debug for VariantKey {

@@ -262,43 +262,10 @@ pub fn decode(blob: Bytes) -> Result<CachedObject, String> {
     ))
 }
 
-/// The variant key from its hex encoding (see [`variant_from_raw`]).
+/// The variant key from its hex encoding.
 fn variant_key_from(hex_bytes: &str) -> Result<VariantKey, String> {
     let raw = unhex(hex_bytes)?;
-    Ok(variant_from_raw(&raw))
-}
-
-/// Rebuilds a variant key from its bytes. The engine builds variant keys only from request
-/// headers, so the framing is replayed through its encoder: each frame (absent, or present
-/// with a value) becomes a synthetic header `x-v{i}`, whose names sort in frame order. The
-/// result has exactly the original bytes (the codec test checks it).
-fn variant_from_raw(raw: &[u8]) -> VariantKey {
-    if raw.is_empty() {
-        return VariantKey::default();
-    }
-    let mut names = Vec::new();
-    let mut headers = HeaderMap::new();
-    let mut i = 0;
-    let mut n = 0usize;
-    while i < raw.len() {
-        // Names must sort in frame order: zero-padded indexes do.
-        let name = format!("x-v{n:06}");
-        let hn = HeaderName::from_bytes(name.as_bytes()).expect("valid synthetic name");
-        names.push(name);
-        if raw[i] == 0 {
-            i += 1;
-        } else {
-            let len = u32::from_be_bytes([raw[i + 1], raw[i + 2], raw[i + 3], raw[i + 4]]) as usize;
-            let v = &raw[i + 5..i + 5 + len];
-            headers.insert(
-                hn,
-                HeaderValue::from_bytes(v).unwrap_or(HeaderValue::from_static("")),
-            );
-            i += 5 + len;
-        }
-        n += 1;
-    }
-    VaryNames::from_names(names).variant_key(&headers)
+    VariantKey::from_bytes(&raw).ok_or_else(|| "not a variant key's framing".to_owned())
 }
 
 /// Unix milliseconds of a time.
