@@ -8,16 +8,20 @@
 //! Properties checked on every input:
 //! - nothing panics;
 //! - `Vary: *` (alone or in a list) is never turned into names;
-//! - framing: the two requests get the same variant key if and only if they have the same
-//!   value list for the varied names, where a name's value is absent, or its field values
-//!   joined with ", " (HTTP's list rule, which the encoder applies on purpose). So an absent
-//!   header and an empty one differ, and no concatenation of values collides;
+//! - framing, for values as received (`ValueForm::AsReceived`): the two requests get the same
+//!   variant key if and only if they have the same value list for the varied names, where a
+//!   name's value is absent, or its field values joined with ", " (HTTP's list rule, which the
+//!   encoder applies on purpose). So an absent header and an empty one differ, and no
+//!   concatenation of values collides;
+//! - in the normal form (the default, `vary_normalize`), the same value lists still give the
+//!   same key (spellings the RFCs call the same, such as `fr` and `fR`, may also share one);
 //! - the key depends only on the varied names: headers not varied on don't change it.
 #![no_main]
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use libfuzzer_sys::fuzz_target;
 use vanish_engine::variant::{Vary, VaryNames};
+use vanish_engine::vary_normalize::ValueForm;
 
 /// What the key must distinguish: per varied name, absent or the joined values.
 fn model(names: &VaryNames, h: &HeaderMap) -> Vec<Option<Vec<u8>>> {
@@ -83,11 +87,16 @@ fuzz_target!(|data: &[u8]| {
     };
     assert!(!star, "Vary: * was read as names {names:?}");
 
-    let ka = names.variant_key(&a);
-    let kb = names.variant_key(&b);
+    let ka = names.variant_key_in(&a, ValueForm::AsReceived);
+    let kb = names.variant_key_in(&b, ValueForm::AsReceived);
     let (ma, mb) = (model(&names, &a), model(&names, &b));
     if ma == mb {
         assert_eq!(ka, kb, "same values, different keys for {names:?}: {ma:?}");
+        assert_eq!(
+            names.variant_key(&a),
+            names.variant_key(&b),
+            "same values, different normal-form keys for {names:?}: {ma:?}"
+        );
     } else {
         assert_ne!(
             ka.as_bytes(),
@@ -95,15 +104,26 @@ fuzz_target!(|data: &[u8]| {
             "collision for {names:?}: {ma:?} and {mb:?} give the same key"
         );
     }
-    assert_eq!(ka, names.variant_key(&a), "not deterministic");
     assert_eq!(
         ka,
-        names.variant_key(&only_varied(&names, &a)),
+        names.variant_key_in(&a, ValueForm::AsReceived),
+        "not deterministic"
+    );
+    let normal = names.variant_key(&a);
+    assert_eq!(normal, names.variant_key(&a), "not deterministic");
+    assert_eq!(
+        ka,
+        names.variant_key_in(&only_varied(&names, &a), ValueForm::AsReceived),
         "a header not varied on changed the key"
+    );
+    assert_eq!(
+        normal,
+        names.variant_key(&only_varied(&names, &a)),
+        "a header not varied on changed the normal-form key"
     );
     if names.is_empty() {
         assert!(
-            ka.as_bytes().is_empty(),
+            ka.as_bytes().is_empty() && normal.as_bytes().is_empty(),
             "a response varying on nothing has a non-empty key"
         );
     }
